@@ -1,0 +1,1 @@
+"""The command line: click + rich only. Commands parse, call the library, render."""

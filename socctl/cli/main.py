@@ -1,0 +1,105 @@
+"""Root command group: global options and the one error boundary of socctl."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from socctl.config import Settings, load_settings
+from socctl.errors import SocctlError
+
+
+@dataclass
+class AppContext:
+    """Per-invocation state handed to every command; settings resolve on first use."""
+
+    config_path: Path | None
+    output: str
+    debug: bool
+    verbosity: int
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+
+class SocctlGroup(click.Group):
+    """Turns library errors into one located line and a non-zero exit.
+
+    ``--debug`` lets the traceback through instead.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SocctlError as exc:
+            if _debug(ctx):
+                raise
+            from socctl.cli.render import err_console
+
+            err_console.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)
+            problems = getattr(exc, "problems", None)
+            if problems and len(problems) > 1:
+                err_console.print(f"({len(problems)} problems; run the matching "
+                                  "'check' command to list them all)", highlight=False)
+            sys.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            from socctl.cli.render import err_console
+
+            err_console.print(f"[red]internal error[/red]: {type(exc).__name__}: {exc} "
+                              "(run with --debug for the traceback)", highlight=False)
+            sys.exit(70)
+
+
+def _debug(ctx: click.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(getattr(obj, "debug", False))
+
+
+@click.group(cls=SocctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Config file (default: ./socctl.toml if present; SOCCTL_* env overrides).")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="table for people, json (stable) for scripts.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="socctl")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
+        verbose: int, quiet: bool) -> None:
+    """socctl: provision, watch and recover the agency's infrastructure."""
+    verbosity = -1 if quiet else verbose
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = AppContext(config_path=config_path, output=output, debug=debug,
+                         verbosity=verbosity)
+
+
+def _register() -> None:
+    from socctl.cli import demo, inventory, lab
+
+    cli.add_command(inventory.group)
+    cli.add_command(lab.group)
+    cli.add_command(demo.command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="socctl")
