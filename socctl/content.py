@@ -147,7 +147,9 @@ def validate(
                 allowed = sorted(model.model_fields) if not err["loc"][:-1] else None
                 if allowed:
                     message += f" (valid keys: {', '.join(allowed)})"
-            elif err["type"] not in {"missing"} and "input" in err:
+            elif err["type"] == "value_error":
+                message = message.removeprefix("Value error, ")
+            elif err["type"] != "missing" and "input" in err:
                 shown = repr(err["input"])
                 if len(shown) > 60:
                     shown = shown[:57] + "..."

@@ -1,13 +1,35 @@
-"""socctl demo: the first thing a new user runs (see README)."""
+"""socctl demo: the main job a new user runs first (README's first command)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from socctl.cli import render
 from socctl.cli.main import AppContext
+from socctl.demo import run_demo
 
 
 @click.command("demo")
+@click.option("--keep-lab/--no-keep-lab", default=True, show_default=True,
+              help="Leave the lab running afterwards, to explore it.")
 @click.pass_obj
-def command(app: AppContext) -> None:
-    """Placeholder, replaced below."""
+def command(app: AppContext, keep_lab: bool) -> None:
+    """Check the national inventory, build the lab, show failover; print what happened."""
+    steps = []
+    marks = {"ok": "[green]ok[/green]", "skipped": "[yellow]skipped[/yellow]",
+             "failed": "[red]FAILED[/red]"}
+    for step in run_demo(app.settings, keep_lab=keep_lab):
+        steps.append(step)
+        if not render.is_json():
+            render.console.print(f"{marks[step.status]:>20} {step.name:<18} "
+                                 f"{step.detail} [dim]({step.seconds:.1f} s)[/dim]",
+                                 highlight=False)
+    if render.is_json():
+        render.emit_json([s.to_dict() for s in steps])
+    elif keep_lab and any(s.name == "lab up" and s.status == "ok" for s in steps):
+        render.console.print("The lab is still up: 'socctl lab status', 'socctl lab ssh "
+                             "p01-rtr1', 'socctl lab down' to remove it.")
+    if any(s.status == "failed" for s in steps):
+        sys.exit(1)

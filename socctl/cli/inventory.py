@@ -57,7 +57,7 @@ def summary_cmd(app: AppContext, profile: str) -> None:
 @selection_options
 @profile_option
 @click.pass_obj
-def list_cmd(app: AppContext, profile: str, **kwargs: Any) -> None:
+def list_cmd(app: AppContext, /, profile: str, **kwargs: Any) -> None:
     """Devices matching the selection."""
     inv = load_inventory(app.settings.inventory, profile)
     rows = [device_row(inv, d) for d in select(inv, selection_from(kwargs))]

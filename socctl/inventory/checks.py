@@ -57,12 +57,12 @@ def _overlaps(inv: Inventory, profile: s.Profile, profile_name: str, loc: Locate
     owners: list[tuple[IPv4Network, str, Location]] = []
     shared: set[IPv4Network] = set()
     for site in inv.sites.values():
-        for pool, net in site.subnets.items():
-            spec = profile.addressing.pools[pool]  # type: ignore[index]
-            if any(x.prefix == x.cidr.prefixlen and x.cidr == net for x in spec.values()):
+        for pool_name, net in site.subnets.items():
+            specs = profile.addressing.pools.get(pool_name, {})  # type: ignore[call-overload]
+            if any(x.prefix == x.cidr.prefixlen and x.cidr == net for x in specs.values()):
                 shared.add(net)
                 continue
-            owners.append((net, f"{site.name} {pool}", site.source))
+            owners.append((net, f"{site.name} {pool_name}", site.source))
     for link in inv.links.values():
         if link.subnet is not None:
             owners.append((link.subnet, f"link {link.name}", link.source))

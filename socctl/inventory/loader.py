@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from socctl.content import error, line_of, load_yaml, validate
+from socctl.content import dotted, error, line_of, load_yaml, validate
 from socctl.errors import Location, Problem, Severity, ValidationFailed
 from socctl.inventory import schema as s
 from socctl.inventory.checks import run_checks
@@ -38,8 +38,8 @@ class _Raw:
     systems: s.SystemsFile | None = None
 
     def loc(self, name: str, *path: int | str) -> Location:
-        field_name = ".".join(str(p) for p in path if isinstance(p, str)) or None
-        return Location.of(self.paths[name], line_of(self.data.get(name), path), field_name)
+        return Location.of(self.paths[name], line_of(self.data.get(name), path),
+                           dotted(path) or None)
 
 
 def _read(directory: Path) -> tuple[_Raw, list[Problem]]:
@@ -313,6 +313,10 @@ def _address(alloc: _Allocator, pool: str, site: Site, subnets: dict[str, IPv4Ne
     return IPv4Interface((int(net.network_address) + index, prefix))
 
 
+def _host(net: IPv4Network | None, n: int) -> IPv4Interface | None:
+    return IPv4Interface((int(net.network_address) + n, net.prefixlen)) if net else None
+
+
 def _wan_index(devices: dict[str, Device], roles: dict[str, s.RoleSpec]
                ) -> dict[str, list[Device]]:
     """WAN-terminating devices (routers) per site, in a stable order."""
@@ -336,7 +340,7 @@ def _links(raw: _Raw, profile: s.Profile, profile_name: str, sites: dict[str, Si
     for site in sites.values():
         if site.tier not in ("province", "district"):
             continue
-        pair = (profile.wan or {}).get(site.tier)  # type: ignore[call-overload]
+        pair = (profile.wan or {}).get(site.tier)
         if pair is None:
             continue
         office = wan.get(site.name, [])
@@ -371,16 +375,14 @@ def _links(raw: _Raw, profile: s.Profile, profile_name: str, sites: dict[str, Si
             links[name] = Link(
                 name=name, kind=kind, a_site=site.name, a_device=a.name, z_site=hub_site,  # type: ignore[arg-type]
                 z_device=z.name, carrier=carrier, bandwidth_mbps=bandwidth, source=site.source,
-                subnet=net, cost=spec.cost,
-                a_address=IPv4Interface((int(net.network_address) + 2, net.prefixlen)) if net else None,
-                z_address=IPv4Interface((int(net.network_address) + 1, net.prefixlen)) if net else None,
+                subnet=net, cost=spec.cost, a_address=_host(net, 2), z_address=_host(net, 1),
             )
     for i, spec_link in enumerate(raw.national.links):
         where = raw.loc("national.yaml", "links", i)
         if spec_link.a not in sites or spec_link.z not in sites:
-            missing = [x for x in (spec_link.a, spec_link.z) if x not in sites]
+            absent = [x for x in (spec_link.a, spec_link.z) if x not in sites]
             if profile.sites is None:
-                problems.append(error(where, f"link {spec_link.name}: unknown site {missing[0]!r}"))
+                problems.append(error(where, f"link {spec_link.name}: unknown site {absent[0]!r}"))
             continue
         a_devs = wan.get(spec_link.a, [])
         z_devs = wan.get(spec_link.z, [])
@@ -392,9 +394,7 @@ def _links(raw: _Raw, profile: s.Profile, profile_name: str, sites: dict[str, Si
             name=spec_link.name, kind="interconnect", a_site=spec_link.a,
             a_device=a_devs[0].name, z_site=spec_link.z, z_device=z_devs[0].name,
             carrier=spec_link.carrier, bandwidth_mbps=spec_link.bandwidth_mbps, source=where,
-            subnet=net, cost=spec_link.cost,
-            a_address=IPv4Interface((int(net.network_address) + 1, net.prefixlen)) if net else None,
-            z_address=IPv4Interface((int(net.network_address) + 2, net.prefixlen)) if net else None,
+            subnet=net, cost=spec_link.cost, a_address=_host(net, 1), z_address=_host(net, 2),
         )
     for site in sites.values():
         inet = (profile.internet or {}).get(site.profile)  # type: ignore[call-overload]

@@ -147,7 +147,7 @@ def host_spec(plan: LabPlan, host: LabHost, host_dir: Path, public_key: str,
         ]
         setup += [
             ["sh", "-c", f"id {NETOPS_USER} >/dev/null 2>&1 || useradd -M -d "
-                         f"/var/lib/{NETOPS_USER} -s /usr/bin/vtysh -G frrvty {NETOPS_USER}"],
+                         f"/var/lib/{NETOPS_USER} -s /usr/bin/vtysh -G frr,frrvty {NETOPS_USER}"],
             ["chown", "-R", f"{NETOPS_USER}:{NETOPS_USER}", f"/var/lib/{NETOPS_USER}"],
             ["chmod", "700", f"/var/lib/{NETOPS_USER}/.ssh"],
             ["sh", "-c", "chpasswd < /run/socctl-netops.pw && rm -f /run/socctl-netops.pw"],

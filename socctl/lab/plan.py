@@ -7,7 +7,7 @@ servers hang off their site's router on a small LAN bridge inside the router's n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface
 
 from socctl.errors import LabError
@@ -116,20 +116,16 @@ def plan_from_inventory(inv: Inventory) -> LabPlan:
         routers_with_lan[router.name] = gateway
         for n, server in enumerate(servers, start=10):
             address = IPv4Interface((int(lan.network_address) + n, lan.prefixlen))
-            hosts[server.name] = LabHost(**{**_fields(server), "lan": address,
-                                            "lan_gateway": gateway.ip})
+            hosts[server.name] = replace(server, lan=address, lan_gateway=gateway.ip)
             short = server.name.removeprefix(f"{site.name}-")
             name = f"{server.name}-lan"
             links[name] = LabLink(
                 name=name, kind="lan", a_host=server.name, a_if="lan0", z_host=router.name,
                 z_if=f"l-{short}"[:15], a_address=address, z_address=None, z_bridge="lan0",
             )
-        hosts[router.name] = LabHost(**{**_fields(router), "lan": gateway})
+        hosts[router.name] = replace(router, lan=gateway)
     gateway = IPv4Interface(f"{inv.management_gateway}/"
                             f"{next(iter(hosts.values())).management.network.prefixlen}")
     return LabPlan(profile=inv.profile, hosts=hosts, links=links, gateway=gateway,
                    routers_with_lan=routers_with_lan)
 
-
-def _fields(host: LabHost) -> dict[str, object]:
-    return {name: getattr(host, name) for name in LabHost.__slots__}

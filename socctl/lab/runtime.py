@@ -303,6 +303,7 @@ def up(settings: Settings, profile: str | None = None) -> LabPlan:
         pids = _start_hosts(plan, list(plan.hosts), settings)
         _save_state(plan, pids)
         write_ansible_view(settings, plan)
+        wait_converged(plan)
     except BaseException:
         down(settings)
         raise
@@ -341,20 +342,57 @@ def _ns_pids(netns: str) -> list[int]:
     return [int(p) for p in result.stdout.split() if p.isdigit()]
 
 
+def _is_init(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "socctl-lab"
+    except OSError:
+        return False
+
+
+def _kill_netns(netns: str, timeout: float = 5.0) -> list[int]:
+    """Kill every process of one lab host; returns the PIDs signalled.
+
+    The host's init goes first: the kernel then kills its whole pid namespace and the
+    ``unshare`` above it reaps it, so no orphan is left for PID 1 to collect. Anything
+    else still in the network namespace (a stray ``ip netns exec``) is killed after.
+    """
+    killed: list[int] = []
+    for pid in _ns_pids(netns):
+        if _is_init(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in _ns_pids(netns) if _alive_any(p)]
+        if not alive:
+            break
+        if time.monotonic() > deadline - timeout / 2 or not killed:
+            for pid in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+        time.sleep(0.02)
+    return killed
+
+
+def _alive_any(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def down(settings: Settings) -> Cleanup:
     """Idempotent: removes whatever the lab left, running or crashed."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, mounts)")
     report = Cleanup()
-    for ns in lab_namespaces():
-        for pid in _ns_pids(ns):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                report.killed.append(pid)
-    deadline = time.monotonic() + 5
-    for ns in lab_namespaces():
-        while _ns_pids(ns) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    namespaces = lab_namespaces()
+    for ns in namespaces:
+        report.killed += _kill_netns(ns)
+    for ns in namespaces:
         _run(["ip", "netns", "del", ns], check=False)
         report.namespaces.append(ns)
     for name in lab_links():
@@ -368,10 +406,22 @@ def down(settings: Settings) -> Cleanup:
     return report
 
 
+def _alive(pid: int | None) -> bool:
+    """A host's init is alive: it exists, is not a zombie, and is one of ours."""
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X") and comm == "socctl-lab"
+
+
 def _host_pid(name: str) -> int:
     state = _load_state()
     pid = state["pids"].get(name)
-    if pid is None or not Path(f"/proc/{pid}").exists():
+    if not _alive(pid):
         raise LabError(f"lab host {name} is not running",
                        hint=f"'socctl lab start host {name}' starts it again")
     return int(pid)
@@ -399,7 +449,7 @@ def status(settings: Settings) -> list[HostState]:
     out: list[HostState] = []
     for host in plan.hosts.values():
         pid = state["pids"].get(host.name)
-        running = pid is not None and Path(f"/proc/{pid}").exists()
+        running = _alive(pid)
         hs = HostState(name=host.name, pid=pid, running=running,
                        management=str(host.management.ip), role=host.role, site=host.site)
         if running:
@@ -433,6 +483,46 @@ def ospf_neighbours(name: str) -> list[dict[str, str]]:
     return found
 
 
+def routed_interfaces(plan: LabPlan, name: str) -> set[str]:
+    """The OSPF interfaces of a router: its WAN and DC links (not LAN or management)."""
+    found = set()
+    for link in plan.links.values():
+        if link.kind == "lan":
+            continue
+        if link.a_host == name:
+            found.add(link.a_if)
+        if link.z_host == name:
+            found.add(link.z_if)
+    return found
+
+
+def wait_converged(plan: LabPlan, timeout: float = 30.0, down_links: Sequence[str] = ()
+                   ) -> float:
+    """Wait until every router has a Full OSPF neighbour on each of its up links.
+
+    Returns the seconds waited; raises :class:`LabError` naming what is missing.
+    """
+    started = time.monotonic()
+    skip = {(lk.a_host, lk.a_if) for n in down_links for lk in [plan.link(n)]}
+    skip |= {(lk.z_host, lk.z_if) for n in down_links for lk in [plan.link(n)]}
+    missing: list[str] = []
+    while True:
+        missing = []
+        for host in plan.hosts.values():
+            if not host.is_router:
+                continue
+            full = {n["interface"] for n in ospf_neighbours(host.name)
+                    if n["state"].startswith("Full")}
+            missing += [f"{host.name}:{i}" for i in sorted(routed_interfaces(plan, host.name))
+                        if i not in full and (host.name, i) not in skip]
+        if not missing:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise LabError(f"OSPF not converged after {timeout:.0f} s; no Full neighbour on "
+                           + ", ".join(missing))
+        time.sleep(0.2)
+
+
 def set_link(settings: Settings, name: str, up_: bool) -> None:
     """Fail or heal a link: both ends go down (or up), as a cut cable would."""
     _load_state()
@@ -446,13 +536,7 @@ def set_link(settings: Settings, name: str, up_: bool) -> None:
 def fail_host(settings: Settings, name: str) -> None:
     """Kill everything in the host (its init first: the kernel then kills the rest)."""
     plan = load_plan(settings, _load_state().get("profile"))
-    host = plan.host(name)
-    for pid in _ns_pids(host.netns):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while _ns_pids(host.netns) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _kill_netns(plan.host(name).netns)
 
 
 def start_host(settings: Settings, name: str) -> None:

@@ -1,0 +1,112 @@
+"""The main job: what a new user runs first, as a sequence of steps with results.
+
+Each step yields a :class:`Step` as soon as it finishes so the CLI can show progress. A
+step that needs root says so and is skipped; the others still run. Later capabilities
+(provisioning, collection, detection, DR drills) add their steps here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from socctl.config import Settings
+from socctl.errors import Severity, SocctlError
+from socctl.inventory import build_inventory, load_inventory
+from socctl.inventory.report import summary
+
+
+@dataclass
+class Step:
+    name: str
+    status: str  # ok | skipped | failed
+    detail: str
+    seconds: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]]) -> Step:
+    started = time.monotonic()
+    try:
+        detail, data = fn()
+        return Step(name, "ok", detail, time.monotonic() - started, data)
+    except SocctlError as exc:
+        return Step(name, "failed", str(exc), time.monotonic() - started)
+
+
+def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
+    def check() -> tuple[str, dict[str, Any]]:
+        _, problems = build_inventory(settings.inventory)
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        if errors:
+            raise SocctlError(f"{len(errors)} error(s), first: {errors[0]}")
+        return f"national inventory valid ({len(problems)} warning(s))", {}
+
+    yield _timed("inventory check", check)
+
+    def summarise() -> tuple[str, dict[str, Any]]:
+        data = summary(load_inventory(settings.inventory))
+        s = data["sites"]
+        return (f"{s['dc']} DCs, {s['ops']} operations centre, {s['province']} provinces, "
+                f"{s['district']} districts; {data['devices']} devices, {data['links']} "
+                f"links, {data['systems']} information systems"), data
+
+    yield _timed("inventory summary", summarise)
+
+    if os.geteuid() != 0:
+        yield Step("lab", "skipped", "needs root (network namespaces): run as root to build "
+                   "the lab and the steps that use it")
+        return
+    from socctl.lab import runtime
+
+    def lab_up() -> tuple[str, dict[str, Any]]:
+        plan = runtime.up(settings)
+        return f"{len(plan.hosts)} hosts, {len(plan.links)} links, OSPF converged", {
+            "hosts": list(plan.hosts)}
+
+    step = _timed("lab up", lab_up)
+    yield step
+    if step.status != "ok":
+        return
+
+    def lab_status() -> tuple[str, dict[str, Any]]:
+        hosts = runtime.status(settings)
+        healthy = [h.name for h in hosts if h.running and all(h.daemons.values())]
+        if len(healthy) != len(hosts):
+            bad = sorted({h.name for h in hosts} - set(healthy))
+            raise SocctlError(f"unhealthy hosts: {', '.join(bad)}")
+        return f"all {len(hosts)} hosts healthy (sshd, FRR, snmpd, rsyslog)", {
+            "hosts": [h.to_dict() for h in hosts]}
+
+    yield _timed("lab status", lab_status)
+
+    def failover() -> tuple[str, dict[str, Any]]:
+        plan = runtime.load_plan(settings)
+        office = plan.host("p01d01-rtr1")
+        target = str(office.loopback)
+        runtime.set_link(settings, "p01d01-wan1", up_=False)
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 15:
+                if runtime.run_in("dc-primary-log1",
+                                  ["ping", "-c", "1", "-W", "1", target]).returncode == 0:
+                    break
+                time.sleep(0.2)
+            else:
+                raise SocctlError("p01d01 unreachable over its backup link")
+            took = time.monotonic() - started
+        finally:
+            runtime.set_link(settings, "p01d01-wan1", up_=True)
+        runtime.wait_converged(plan)
+        return (f"p01d01 primary WAN cut: reachable over the backup link after {took:.1f} s; "
+                "link healed"), {"seconds": took}
+
+    yield _timed("WAN failover", failover)
+    if not keep_lab:
+        yield _timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))

@@ -1,0 +1,117 @@
+"""The lab is real: own sshd per host, private /etc, OSPF over both WAN links, failover."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from socctl.config import Settings
+from socctl.lab import runtime
+from socctl.lab.plan import LabPlan
+from tests.lab.conftest import ssh_argv
+
+
+def test_ssh_reaches_every_host_as_itself(lab: LabPlan, lab_settings: Settings) -> None:
+    for host in lab.hosts.values():
+        result = subprocess.run([*ssh_argv(lab_settings, str(host.management.ip)), "hostname"],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, f"{host.name}: {result.stderr}"
+        assert result.stdout.strip() == host.name
+
+
+def test_root_password_login_is_refused(lab: LabPlan) -> None:
+    host = next(iter(lab.hosts.values()))
+    result = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=password",
+         "-o", "PubkeyAuthentication=no", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+         f"root@{host.management.ip}", "true"],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 255
+    assert "Permission denied" in result.stderr
+
+
+def test_hosts_have_their_own_host_keys(lab: LabPlan) -> None:
+    keys = {
+        name: runtime.run_in(name, ["ssh-keygen", "-lf",
+                                    "/etc/ssh/ssh_host_lab_ed25519_key.pub"]).stdout.split()[1]
+        for name in lab.hosts
+    }
+    assert len(set(keys.values())) == len(keys)
+
+
+def test_etc_is_private_to_each_host(lab: LabPlan) -> None:
+    a, b = list(lab.hosts)[:2]
+    marker = f"/etc/socctl-test-{uuid.uuid4().hex}"
+    assert runtime.run_in(a, ["sh", "-c", f"echo {a} > {marker}"]).returncode == 0
+    assert runtime.run_in(a, ["cat", marker]).stdout.strip() == a
+    assert runtime.run_in(b, ["test", "-e", marker]).returncode == 1
+    assert not Path(marker).exists()
+
+
+def test_netops_user_gets_vtysh(lab: LabPlan, lab_settings: Settings) -> None:
+    router = next(h for h in lab.hosts.values() if h.is_router)
+    result = subprocess.run(
+        [*ssh_argv(lab_settings, str(router.management.ip), user="netops"),
+         "show version"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "FRRouting" in result.stdout
+
+
+def test_ospf_is_full_on_both_wan_links_of_every_office(lab: LabPlan) -> None:
+    for host in lab.hosts.values():
+        if not host.is_router or not host.site.startswith("p"):
+            continue
+        full = {n["interface"] for n in runtime.ospf_neighbours(host.name)
+                if n["state"].startswith("Full")}
+        assert {"wan1", "wan2"} <= full, f"{host.name}: {full}"
+
+
+def _route_dev(host: str, target: str) -> str:
+    out = runtime.run_in(host, ["ip", "route", "get", target]).stdout
+    words = out.split()
+    return words[words.index("dev") + 1] if "dev" in words else ""
+
+
+def _ping(host: str, target: str) -> bool:
+    return runtime.run_in(host, ["ping", "-c", "1", "-W", "1", target]).returncode == 0
+
+
+def test_primary_wan_failure_moves_traffic_to_backup(lab: LabPlan,
+                                                     lab_settings: Settings) -> None:
+    office = lab.hosts["p01d01-rtr1"]
+    collector = "dc-primary-log1"
+    target = str(office.loopback)
+    assert _ping(collector, target)
+    assert _route_dev(office.name, str(lab.hosts[collector].lan.ip)) == "wan1"  # type: ignore[union-attr]
+    runtime.set_link(lab_settings, "p01d01-wan1", up_=False)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not (
+            _route_dev(office.name, str(lab.hosts[collector].lan.ip)) == "wan2"  # type: ignore[union-attr]
+            and _ping(collector, target)
+        ):
+            time.sleep(0.2)
+        assert _route_dev(office.name, str(lab.hosts[collector].lan.ip)) == "wan2"  # type: ignore[union-attr]
+        assert _ping(collector, target), "office unreachable over the backup link"
+    finally:
+        runtime.set_link(lab_settings, "p01d01-wan1", up_=True)
+    runtime.wait_converged(lab)
+    assert _route_dev(office.name, str(lab.hosts[collector].lan.ip)) == "wan1"  # type: ignore[union-attr]
+
+
+def test_fail_host_and_start_it_again(lab: LabPlan, lab_settings: Settings) -> None:
+    name = "p79-rtr1"
+    marker = "/etc/socctl-survives-restart"
+    runtime.run_in(name, ["touch", marker])
+    runtime.fail_host(lab_settings, name)
+    assert runtime._ns_pids(lab.hosts[name].netns) == []
+    states = {h.name: h for h in runtime.status(lab_settings)}
+    assert not states[name].running
+    runtime.start_host(lab_settings, name)
+    states = {h.name: h for h in runtime.status(lab_settings)}
+    assert states[name].running and all(states[name].daemons.values())
+    assert runtime.run_in(name, ["test", "-e", marker]).returncode == 0
+    runtime.wait_converged(lab)

@@ -1,0 +1,86 @@
+"""The command line as a user runs it: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def socctl(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "socctl", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_check_is_clean_on_the_shipped_inventory() -> None:
+    result = socctl("inventory", "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 error(s)" in result.stdout
+
+
+def test_check_lists_every_problem_and_fails(make_inventory) -> None:  # type: ignore[no-untyped-def]
+    folder = make_inventory("many_errors")
+    result = socctl("inventory", "check", str(folder))
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if ": error: " in line]
+    assert len(lines) == 4, result.stdout
+    assert any("profiles.yaml:27: profiles.national.devices.dc_primary[1].platform" in line
+               for line in lines)
+    assert "Traceback" not in result.stdout + result.stderr
+    as_json = json.loads(socctl("-o", "json", "inventory", "check", str(folder)).stdout)
+    assert as_json["ok"] is False and as_json["errors"] == 4
+    assert {p["line"] for p in as_json["problems"]} == {27, 11, 10, 5}
+
+
+def test_summary_json_has_the_documented_counts() -> None:
+    result = socctl("-o", "json", "inventory", "summary")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["sites"] == {"dc": 2, "ops": 1, "province": 63, "district": 705}
+    assert data["devices"] > 3000 and data["links"] > 2 * 768
+
+
+def test_list_filters_and_show() -> None:
+    data = json.loads(socctl("-o", "json", "inventory", "list", "--province", "79",
+                             "--role", "edge_router").stdout)
+    assert data and all(r["province"] == "79" and r["role"] == "edge_router" for r in data)
+    shown = json.loads(socctl("-o", "json", "inventory", "show", "p79").stdout)
+    assert shown["kind"] == "site" and shown["display"] == "Hồ Chí Minh"
+    assert {lk["kind"] for lk in shown["links"]} >= {"wan_primary", "wan_backup", "internet"}
+    device = json.loads(socctl("-o", "json", "inventory", "show", "p79-rtr1").stdout)
+    assert device["vars"]["socctl_interfaces"][0]["name"] == "wan1"
+
+
+def test_unknown_name_is_one_located_line_with_suggestions() -> None:
+    result = socctl("inventory", "show", "p79-rtr9")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: no site or device named 'p79-rtr9'")
+    assert "did you mean" in result.stderr and "Traceback" not in result.stderr
+    debug = socctl("--debug", "inventory", "show", "p79-rtr9")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_bad_selection_value_lists_valid_ones() -> None:
+    result = socctl("inventory", "list", "--tier", "county")
+    assert result.returncode == 1
+    assert "unknown tier 'county'" in result.stderr and "valid: dc, district" in result.stderr
+
+
+def test_config_file_and_environment(tmp_path: Path, make_inventory) -> None:  # type: ignore[no-untyped-def]
+    folder = make_inventory()
+    (tmp_path / "socctl.toml").write_text(f'[socctl]\ninventory = "{folder}"\n')
+    data = json.loads(socctl("-o", "json", "inventory", "summary", cwd=tmp_path).stdout)
+    assert data["sites"]["province"] == 2
+    env_data = json.loads(socctl("-o", "json", "inventory", "summary",
+                                 env={"SOCCTL_INVENTORY": str(REPO / "inventory")},
+                                 cwd=tmp_path).stdout)
+    assert env_data["sites"]["province"] == 63
+    (tmp_path / "bad.toml").write_text('[socctl]\ninventroy = "x"\n')
+    bad = socctl("--config", str(tmp_path / "bad.toml"), "inventory", "summary")
+    assert bad.returncode == 1
+    assert "bad.toml:2: socctl.inventroy: unknown setting 'inventroy'" in bad.stderr
