@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 from socctl.config import Settings
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
+from tests.conftest import REPO
 from tests.lab.conftest import ssh_argv
 
 
@@ -115,3 +119,25 @@ def test_fail_host_and_start_it_again(lab: LabPlan, lab_settings: Settings) -> N
     assert states[name].running and all(states[name].daemons.values())
     assert runtime.run_in(name, ["test", "-e", marker]).returncode == 0
     runtime.wait_converged(lab)
+
+
+def test_ansible_reaches_every_host_through_the_lab_view(lab: LabPlan,
+                                                         lab_settings: Settings) -> None:
+    view = runtime.LabPaths.of(lab_settings).ansible_inventory
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "-i", str(view), "all", "-m",
+         "ansible.builtin.setup", "-a", "filter=ansible_hostname,ansible_service_mgr",
+         "-o"],
+        capture_output=True, text=True, timeout=180, cwd=REPO,
+        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+             "ANSIBLE_DEPRECATION_WARNINGS": "False"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = {}
+    for line in result.stdout.splitlines():
+        name, _, rest = line.partition(" | SUCCESS => ")
+        if rest:
+            seen[name] = json.loads(rest)["ansible_facts"]
+    assert set(seen) == set(lab.hosts)
+    for name, facts in seen.items():
+        assert facts["ansible_hostname"] == name
+        assert facts["ansible_service_mgr"] != "systemd"  # no systemd here: sysvinit rules
