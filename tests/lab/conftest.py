@@ -10,7 +10,6 @@ import atexit
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -57,7 +56,3 @@ def ssh_argv(settings: Settings, address: str, user: str = "root") -> list[str]:
     return [shutil.which("ssh") or "ssh", "-i", str(key), "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", f"{user}@{address}"]
-
-
-def machine_path(path: str) -> Path:
-    return Path(path)
