@@ -86,13 +86,9 @@ def exec_cmd(host: str, command: tuple[str, ...]) -> None:
 @click.pass_obj
 def ssh(app: AppContext, host: str, command: tuple[str, ...]) -> None:
     """ssh to HOST's management address as root with the lab key."""
-    plan = runtime.load_plan(app.settings)
-    target = plan.host(host)
-    key = runtime.LabPaths.of(app.settings).key
-    argv = ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o",
-            "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            f"root@{target.management.ip}", *command]
-    os.execvp("ssh", argv)
+    target = runtime.load_plan(app.settings).host(host)
+    argv = [*runtime.ssh_argv(app.settings, str(target.management.ip)), *command]
+    os.execvp(argv[0], argv)
 
 
 @group.group("fail")

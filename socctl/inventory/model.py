@@ -112,6 +112,3 @@ class Inventory:
 
     def site_devices(self, site: str) -> Iterator[Device]:
         return (d for d in self.devices.values() if d.site == site)
-
-    def province_of(self, site: Site) -> str | None:
-        return site.province

@@ -58,9 +58,6 @@ class LabPaths:
     def ansible_inventory(self) -> Path:
         return self.root / "inventory" / "socctl.yml"
 
-    @property
-    def state(self) -> Path:
-        return RUNTIME_DIR / "state.json"
 
 
 @dataclass
@@ -431,6 +428,13 @@ def nsenter_argv(name: str, argv: Sequence[str]) -> list[str]:
     """The command line that runs ``argv`` inside a lab host (all its namespaces)."""
     pid = _host_pid(name)
     return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--wd=/root", *argv]
+
+
+def ssh_argv(settings: Settings, address: str, user: str = "root") -> list[str]:
+    """ssh to a lab host with the lab key (host keys change with every lab: not pinned)."""
+    return ["ssh", "-i", str(LabPaths.of(settings).key), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", f"{user}@{address}"]
 
 
 def run_in(name: str, argv: Sequence[str], timeout: float = 60,

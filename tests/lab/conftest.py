@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -49,10 +48,3 @@ def lab(lab_settings: Settings) -> Iterator[LabPlan]:
         yield plan
     finally:
         runtime.down(lab_settings)
-
-
-def ssh_argv(settings: Settings, address: str, user: str = "root") -> list[str]:
-    key = runtime.LabPaths.of(settings).key
-    return [shutil.which("ssh") or "ssh", "-i", str(key), "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", f"{user}@{address}"]

@@ -14,13 +14,12 @@ from socctl.config import Settings
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
-from tests.lab.conftest import ssh_argv
 
 
 def test_ssh_reaches_every_host_as_itself(lab: LabPlan, lab_settings: Settings) -> None:
     for host in lab.hosts.values():
-        result = subprocess.run([*ssh_argv(lab_settings, str(host.management.ip)), "hostname"],
-                                capture_output=True, text=True, timeout=30)
+        argv = [*runtime.ssh_argv(lab_settings, str(host.management.ip)), "hostname"]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, f"{host.name}: {result.stderr}"
         assert result.stdout.strip() == host.name
 
@@ -58,7 +57,7 @@ def test_etc_is_private_to_each_host(lab: LabPlan) -> None:
 def test_netops_user_gets_vtysh(lab: LabPlan, lab_settings: Settings) -> None:
     router = next(h for h in lab.hosts.values() if h.is_router)
     result = subprocess.run(
-        [*ssh_argv(lab_settings, str(router.management.ip), user="netops"),
+        [*runtime.ssh_argv(lab_settings, str(router.management.ip), user="netops"),
          "show version"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "FRRouting" in result.stdout
