@@ -117,9 +117,8 @@ def _resolve_profile(
 class _Allocator:
     """Hands out per-site subnets from the profile's pools, deterministically."""
 
-    def __init__(self, addressing: s.Addressing, raw: _Raw, problems: list[Problem]) -> None:
+    def __init__(self, addressing: s.Addressing, problems: list[Problem]) -> None:
         self.addressing = addressing
-        self.raw = raw
         self.problems = problems
         self.sequence: Counter[tuple[str, str]] = Counter()
 
@@ -231,7 +230,7 @@ def build_inventory(directory: Path, profile_name: str = DEFAULT_PROFILE
                     f"unknown role {template.role!r}; valid roles: {', '.join(sorted(roles))}"))
     all_sites = _sites(raw, profile, problems)
     sites = _select_sites(all_sites, profile, profile_name, raw, problems)
-    alloc = _Allocator(profile.addressing, raw, problems)
+    alloc = _Allocator(profile.addressing, problems)
     shared_index: Counter[str] = Counter()
 
     built_sites: dict[str, Site] = {}

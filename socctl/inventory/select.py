@@ -19,11 +19,6 @@ class Selection:
     platforms: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
 
-    @property
-    def empty(self) -> bool:
-        return not any((self.tiers, self.provinces, self.sites, self.roles, self.platforms,
-                        self.names))
-
     def to_dict(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in (
             ("tier", self.tiers), ("province", self.provinces), ("site", self.sites),

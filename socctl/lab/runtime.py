@@ -70,7 +70,6 @@ class HostState:
     site: str
     daemons: dict[str, bool] = field(default_factory=dict)
     ospf_neighbours: list[dict[str, str]] = field(default_factory=list)
-    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
