@@ -159,7 +159,8 @@ class DeadLetter:
 class SqliteStore:
     """The embedded store. One writer (the collector), many readers (searches, rules)."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False, timeout: float = 30
+                 ) -> None:
         self.path = Path(path)
         try:
             if readonly:
@@ -167,10 +168,13 @@ class SqliteStore:
                     raise StoreError(f"no event store at {self.path}",
                                      hint="run 'socctl collect replay' or 'collect run' first")
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                          isolation_level=None, timeout=30)
+                                          isolation_level=None, timeout=30,
+                                          check_same_thread=False)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                # one user at a time, but not always the thread that opened it
+                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=timeout,
+                                          check_same_thread=False)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self._create()

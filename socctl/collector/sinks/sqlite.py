@@ -13,13 +13,16 @@ from socctl.store.sqlite import Row, SqliteStore, StoreError
 class SqliteSink(Sink):
     name = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_timeout: float = 2.0) -> None:
         self.path = path
+        self.lock_timeout = lock_timeout
         self.store: SqliteStore | None = None
 
     def build(self) -> None:
         try:
-            self.store = SqliteStore(self.path)
+            # a short busy timeout: a store locked by someone else is an outage to retry
+            # from the spool, not a reason to stall the shipper
+            self.store = SqliteStore(self.path, timeout=self.lock_timeout)
         except StoreError as exc:
             raise SinkUnavailable(str(exc)) from exc
 
