@@ -97,6 +97,7 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._ship_thread: threading.Thread | None = None
+        self._stats_thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         enricher = build_enricher(settings, collection)
@@ -120,6 +121,17 @@ class Runtime:
         self._ship_thread = threading.Thread(target=self._ship_main, name="collect-ship",
                                              daemon=True)
         self._ship_thread.start()
+        self._stats_thread = threading.Thread(target=self._stats_main, name="collect-stats",
+                                              daemon=True)
+        self._stats_thread.start()
+
+    def _stats_main(self) -> None:
+        """Counters on disk every second, whatever the sink or the sources are doing."""
+        while not self.stop_event.wait(1.0):
+            try:
+                self.write_stats()
+            except OSError as exc:
+                self.errors.append(f"cannot write stats: {exc}")
 
     def _loop_main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -152,14 +164,9 @@ class Runtime:
 
     def _ship_main(self) -> None:
         backoff = 0.2
-        last_stats = 0.0
         built = False
         while True:
             stopping = self.stop_event.is_set()
-            now = time.monotonic()
-            if now - last_stats >= 1.0:
-                self.write_stats()
-                last_stats = now
             if not built:
                 try:
                     self.sink.build()
@@ -229,6 +236,8 @@ class Runtime:
             deadline = time.monotonic() + drain_timeout
             while self._ship_thread.is_alive() and time.monotonic() < deadline:
                 self._ship_thread.join(0.2)
+        if self._stats_thread is not None:
+            self._stats_thread.join(5)
         self.write_stats(running=False)
         self.sink.close()
         self.dead.close()

@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,6 +27,7 @@ from socctl.collector.sources.base import Intake, Source
 POLL = 0.2
 READ_MAX = 1 << 20
 DRAIN_QUIET = 2.0
+FP_BYTES = 256
 
 
 @dataclass
@@ -37,10 +39,21 @@ class _Open:
     offset: int
     last_data: float
     cp_key: str | None = None  # where its position is checkpointed
+    fp: str | None = None  # fingerprint of the first line: inodes get reused
 
     @property
     def key(self) -> str:
-        return f"{self.dev}:{self.ino}"
+        return f"{self.dev}:{self.ino}:{self.fp}"
+
+    def fingerprint(self) -> str | None:
+        """crc32 of the first line (or first 256 bytes); None while it is incomplete."""
+        if self.fp is None:
+            head = os.pread(self.fh.fileno(), FP_BYTES, 0)
+            nl = head.find(b"\n")
+            if nl < 0 and len(head) < FP_BYTES:
+                return None
+            self.fp = f"{zlib.crc32(head[:nl] if nl >= 0 else head):08x}"
+        return self.fp
 
 
 class FileTail(Source):
@@ -51,7 +64,7 @@ class FileTail(Source):
         self.start_at = start_at
         self.max_len = max_len
         self.checkpoint_file = checkpoint_file
-        self.checkpoints: dict[str, dict[str, int]] = {}
+        self.checkpoints: dict[str, dict[str, Any]] = {}
         self.open: dict[str, _Open] = {}
         self.draining: list[_Open] = []
         self.task: asyncio.Task[None] | None = None
@@ -136,14 +149,21 @@ class FileTail(Source):
         if rotated is not None:  # killed while draining a rotated file: finish it
             self._drain_rotated_while_down(path, rotated)
         cp = self.checkpoints.get(path)
-        if cp is not None and (cp["dev"], cp["ino"]) != (st.st_dev, st.st_ino):
-            self._drain_rotated_while_down(path, cp)
-            return self._open(path, 0)
         if cp is not None:
-            return self._open(path, cp["offset"] if cp["offset"] <= st.st_size else 0)
+            handle = self._open(path, 0)
+            if handle is None:
+                return None
+            same = (cp["dev"], cp["ino"]) == (handle.dev, handle.ino) and \
+                cp.get("fp") in (None, handle.fingerprint())
+            if not same:  # rotated while we were down (or a new file on a reused inode)
+                self._drain_rotated_while_down(path, cp)
+            elif cp["offset"] <= st.st_size:
+                handle.offset = int(cp["offset"])
+            self._checkpoint(handle)
+            return handle
         return self._open(path, st.st_size if self.start_at == "end" else 0)
 
-    def _drain_rotated_while_down(self, path: str, cp: dict[str, int]) -> None:
+    def _drain_rotated_while_down(self, path: str, cp: dict[str, Any]) -> None:
         for candidate in sorted({path + ".1", *glob.glob(path + "-*"), *glob.glob(path + ".*")}):
             try:
                 st = os.stat(candidate)
@@ -151,6 +171,9 @@ class FileTail(Source):
                 continue
             if (st.st_dev, st.st_ino) == (cp["dev"], cp["ino"]):
                 handle = self._open(candidate, cp["offset"], register=False)
+                if handle is not None and cp.get("fp") not in (None, handle.fingerprint()):
+                    handle.fh.close()
+                    continue
                 if handle is not None:
                     handle.last_data = time.monotonic()
                     handle.cp_key = path + "#rotated"
@@ -172,6 +195,8 @@ class FileTail(Source):
         return handle
 
     def _read(self, handle: _Open, final: bool) -> int:
+        if handle.fingerprint() is None and not final:
+            return 0  # the first line is not complete yet
         handle.fh.seek(handle.offset)
         data = handle.fh.read(READ_MAX)
         if not data:
@@ -207,8 +232,10 @@ class FileTail(Source):
     def _checkpoint(self, handle: _Open) -> None:
         if handle.cp_key is None:
             return
-        self.checkpoints[handle.cp_key] = {"dev": handle.dev, "ino": handle.ino,
-                                           "offset": handle.offset}
+        entry: dict[str, Any] = {"dev": handle.dev, "ino": handle.ino, "offset": handle.offset}
+        if handle.fp is not None:
+            entry["fp"] = handle.fp
+        self.checkpoints[handle.cp_key] = entry
         self._dirty = True
 
     def _save(self) -> None:

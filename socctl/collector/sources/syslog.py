@@ -111,6 +111,20 @@ class UdpSyslog(Source):
         return {"listen": f"udp {self.listen}"}
 
 
+class _TlsAccept(asyncio.Protocol):
+    """Accepts a TLS connection with reading paused until the handshake starts."""
+
+    def __init__(self, source: TcpSyslog) -> None:
+        self.source = source
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(self.source._tls_client(transport))
+        self.source.tasks.add(task)
+        task.add_done_callback(self.source.tasks.discard)
+
+
 class TcpSyslog(Source):
     def __init__(self, name: str, intake: Intake, listen: str, framing: str, max_len: int,
                  tls: ssl.SSLContext | None = None) -> None:
@@ -121,32 +135,58 @@ class TcpSyslog(Source):
         self.tls = tls
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.last_tls_error = ""
 
     async def start(self) -> None:
         host, port = split_listen(self.listen)
+        loop = asyncio.get_running_loop()
         try:
-            self.server = await asyncio.start_server(self._client, host, port,
-                                                     reuse_address=True, limit=READ_CHUNK)
+            if self.tls is None:
+                self.server = await asyncio.start_server(
+                    self._client, host, port, reuse_address=True, limit=READ_CHUNK)
+            else:
+                self.server = await loop.create_server(lambda: _TlsAccept(self), host, port,
+                                                       reuse_address=True)
         except OSError as exc:
             raise ConfigError(f"{self.name}: cannot listen on tcp {self.listen}: "
                               f"{exc.strerror}") from exc
 
+    async def _tls_client(self, transport: asyncio.Transport) -> None:
+        """Handshake on a paused transport (no byte of the ClientHello consumed before),
+        so a failure is seen here and counted, then read the stream."""
+        loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if peer else "-"
+        reader = asyncio.StreamReader(limit=READ_CHUNK, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        assert self.tls is not None
+        try:
+            tls = await loop.start_tls(transport, protocol, self.tls, server_side=True,
+                                       ssl_handshake_timeout=10)
+        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+            self.stats.tls_failures += 1
+            self.last_tls_error = f"{ip}: {type(exc).__name__}: {exc}"
+            transport.close()
+            return
+        if tls is None:
+            transport.close()
+            return
+        reader.set_transport(tls)
+        writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+        await self._read(reader, writer, ip)
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        await self._read(reader, writer, peer[0] if peer else "-")
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    ip: str) -> None:
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        ip = peer[0] if peer else "-"
         self.stats.connections += 1
         try:
-            if self.tls is not None:
-                try:
-                    await asyncio.wait_for(writer.start_tls(self.tls), timeout=10)
-                except (ssl.SSLError, OSError, TimeoutError, ConnectionError):
-                    self.stats.tls_failures += 1
-                    return
-            mode: Any = self.framing  # auto: RFC 5425 octet counting or LF, per frame
-            framer = Framer(mode, self.max_len)
+            framer = Framer(self.framing, self.max_len)  # type: ignore[arg-type]
             while True:
                 try:
                     data = await reader.read(READ_CHUNK)
@@ -176,7 +216,10 @@ class TcpSyslog(Source):
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def describe(self) -> dict[str, Any]:
-        return {"listen": f"{'tls' if self.tls else 'tcp'} {self.listen}"}
+        out: dict[str, Any] = {"listen": f"{'tls' if self.tls else 'tcp'} {self.listen}"}
+        if self.last_tls_error:
+            out["last_tls_error"] = self.last_tls_error
+        return out
 
 
 def server_tls_context(cert: str, key: str, client_ca: str | None) -> ssl.SSLContext:

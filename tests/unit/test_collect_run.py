@@ -1,0 +1,213 @@
+"""`socctl collect run` as a real process on loopback: sources, delivery guarantees,
+hostile input. No root needed; the daemons-on-lab-hosts versions are in tests/lab."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.collect_harness import Harness, free_port
+
+
+def line(i: int, host: str = "p01-rtr1") -> bytes:
+    return (f"<38>Nov 22 07:43:17 {host} sshd[42]: Failed password for root from "
+            f"203.0.113.5 port {i} ssh2").encode()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    tcp, tls, udp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=collector",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1"],
+                   check=True, capture_output=True)
+    (tmp_path / "app.log").touch()
+    h = Harness(tmp_path, [
+        {"name": "tcp", "source": {"type": "syslog_tcp", "listen": f"127.0.0.1:{tcp}"},
+         "parser": {"dataset": "syslog"}},
+        {"name": "tls", "source": {"type": "syslog_tls", "listen": f"127.0.0.1:{tls}",
+                                   "tls_cert": str(cert), "tls_key": str(key)},
+         "parser": {"dataset": "syslog"}},
+        {"name": "udp", "source": {"type": "syslog_udp", "listen": f"127.0.0.1:{udp}",
+                                   "max_line": 8192},
+         "parser": {"dataset": "syslog"}},
+        {"name": "tail", "source": {"type": "file", "paths": [str(tmp_path / "app.log")]},
+         "parser": {"dataset": "sshd"}, "ecs": {"fields": {"service.type": "ssh"}}},
+    ], collect={"spool": {"max_bytes": 8 << 20}})
+    h.ports = {"tcp": tcp, "tls": tls, "udp": udp}  # type: ignore[attr-defined]
+    yield h
+    h.close()
+
+
+def send_tcp(port: int, payload: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(payload)
+
+
+def test_every_source_delivers_and_counts_reconcile(harness: Harness) -> None:
+    ports = harness.ports  # type: ignore[attr-defined]
+    harness.start()
+    send_tcp(ports["tcp"], b"".join(line(i) + b"\n" for i in range(300)))
+    send_tcp(ports["tcp"], b"".join(b"%d %s" % (len(line(i)), line(i)) for i in range(300, 500)))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", ports["tls"])) as raw, \
+            ctx.wrap_socket(raw) as s:
+        s.sendall(b"".join(b"%d %s" % (len(line(i)), line(i)) for i in range(500, 600)))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        for i in range(600, 650):
+            u.sendto(line(i, "p79-rtr1"), ("127.0.0.1", ports["udp"]))
+    with (harness.root / "app.log").open("ab") as fh:
+        fh.write(b"".join(b"Invalid user u%d from 203.0.113.9 port %d\n" % (i, i)
+                          for i in range(100)))
+    assert harness.wait_count(750) == 750
+    harness.stop()
+    stats = harness.stats()
+    assert stats["running"] is False and stats["store"]["events"] == 750
+    for name, expect in {"tcp": 500, "tls": 100, "udp": 50, "tail": 100}.items():
+        s = stats["sources"][name]
+        assert (s["received"], s["parsed"], s["dead_letter"], s["shipped"]) == (
+            expect, expect, 0, expect), (name, s)
+    assert harness.count("socctl_site = 'p79' AND dataset = 'sshd'") == 50
+    assert harness.count("threat_indicator_ip = '203.0.113.5'") == 650
+    assert harness.count("dataset = 'sshd' AND event_action = 'invalid_user'") == 100
+
+
+def test_sink_outage_then_recovery_counts_reconcile_exactly(harness: Harness) -> None:
+    port = harness.ports["tcp"]  # type: ignore[attr-defined]
+    harness.start()
+    send_tcp(port, b"".join(line(i) + b"\n" for i in range(1000)))
+    assert harness.wait_count(1000) == 1000
+    blocker = harness.db()
+    blocker.execute("BEGIN EXCLUSIVE")  # the store is down: nobody else can write
+    try:
+        for k in range(4):
+            send_tcp(port, b"".join(line(i) + b"\n" for i in range(1000 + k * 500,
+                                                                      1500 + k * 500)))
+            time.sleep(1)
+        assert harness.count() == 1000
+        mid = harness.stats()
+        assert mid["sink"]["healthy"] is False and mid["sink"]["retries"] >= 1
+        assert mid["spool"]["pending_bytes"] > 0
+        assert mid["sources"]["tcp"]["received"] == 3000
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert harness.wait_count(3000) == 3000
+    harness.stop()
+    stats = harness.stats()
+    tcp = stats["sources"]["tcp"]
+    assert tcp["received"] == tcp["parsed"] == tcp["shipped"] + tcp["duplicates"] == 3000
+    assert stats["store"]["events"] == 3000 and stats["sink"]["healthy"] is True
+
+
+def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(harness: Harness) -> None:
+    path = harness.root / "app.log"
+    total = 6000
+    stop = threading.Event()
+
+    def writer() -> None:
+        with path.open("ab", buffering=0) as fh:
+            for k in range(0, total, 100):
+                fh.write(b"".join(b"Invalid user k%d from 203.0.113.9 port %d\n" % (i, i)
+                                  for i in range(k, k + 100)))
+                time.sleep(0.05)
+        stop.set()
+
+    harness.start()
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(1.0)
+    first = harness.count()
+    harness.kill9()  # mid-stream: lines spooled but not shipped, lines not yet read
+    assert 0 < first < total
+    time.sleep(0.5)
+    harness.start()
+    thread.join(30)
+    time.sleep(1.0)
+    harness.kill9()  # a second kill, for good measure
+    harness.start()
+    assert harness.wait_count(total) == total
+    time.sleep(1.0)
+    harness.stop()
+    with harness.db() as db:
+        distinct = db.execute("SELECT count(DISTINCT user_name) FROM events").fetchone()[0]
+    assert harness.count() == total and distinct == total
+    assert harness.stats()["store"]["dead_letter"] == 0
+
+
+def test_file_rotated_while_tailed_and_while_stopped(harness: Harness) -> None:
+    path = harness.root / "app.log"
+    harness.start()
+
+    def write(target: Path, start: int, n: int) -> None:
+        with target.open("ab") as fh:
+            fh.write(b"".join(b"Invalid user r%d from 203.0.113.9 port 1\n" % i
+                              for i in range(start, start + n)))
+
+    write(path, 0, 100)
+    assert harness.wait_count(100) == 100
+    path.rename(path.with_name("app.log.1"))   # logrotate: rename ...
+    write(path.with_name("app.log.1"), 100, 10)  # ... the daemon still writes the old file
+    write(path, 110, 100)                      # ... then reopens the new one
+    assert harness.wait_count(210) == 210
+    harness.stop()
+    write(path, 210, 30)                       # written while the collector is down
+    path.rename(path.with_name("app.log.1"))   # and rotated while it is down
+    write(path, 240, 20)
+    harness.start()
+    assert harness.wait_count(260) == 260
+    harness.stop()
+    with harness.db() as db:
+        assert db.execute("SELECT count(DISTINCT user_name) FROM events").fetchone()[0] == 260
+    assert harness.count() == 260
+
+
+def test_hostile_input_is_dead_lettered_or_counted_and_the_collector_survives(
+        harness: Harness) -> None:
+    ports = harness.ports  # type: ignore[attr-defined]
+    harness.start()
+    send_tcp(ports["tcp"], b"<38>Nov 22 07:43:17 h sshd[1]: bad \xff\xfe utf8\n"
+             b"<38>Nov 22 07:43:17 h sshd[1]: nul \x00 byte\n"
+             + b"<38>" + b"A" * (1 << 20) + b"\n"
+             + b"not syslog at all\n"
+             + b"1000000000 x\n")  # the rest of this stream is that frame's, skipped
+    send_tcp(ports["tcp"], b"40 <38>Nov 22 07:43:17 h sshd[1]: cut")  # truncated frame
+    for junk in (b"\x16\x03\x01garbage-not-a-client-hello" * 10, b"<38>plain text on tls\n",
+                 b""):
+        with socket.create_connection(("127.0.0.1", ports["tls"])) as s:
+            s.sendall(junk)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(5)
+            with contextlib.suppress(OSError):
+                s.recv(100)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.sendto(b"\x00" * 100, ("127.0.0.1", ports["udp"]))
+        u.sendto(b"<38>" + b"B" * 20000, ("127.0.0.1", ports["udp"]))
+    with (harness.root / "app.log").open("ab") as fh:
+        fh.write(b"Invalid user \xc3\x28 from 203.0.113.9 port 1\n" + b"C" * 70000 + b"\n")
+    send_tcp(ports["tcp"], line(1) + b"\n")  # and the collector still works
+    assert harness.wait_count(1) == 1
+    time.sleep(1.5)
+    assert harness.alive()
+    harness.stop()
+    reasons = [r for r, _ in harness.dead()]
+    for expected in ("invalid UTF-8", "NUL byte", "line too long", "no syslog header",
+                     "frame too large", "truncated frame", "datagram too long"):
+        assert any(expected in r for r in reasons), (expected, reasons)
+    stats = harness.stats()
+    assert stats["sources"]["tls"]["tls_failures"] >= 2
+    assert stats["sources"]["tcp"]["framing_errors"] >= 3
+    assert harness.count() == 1
+    for name, s in stats["sources"].items():
+        assert s["received"] == s["parsed"] + s["dead_letter"], (name, s)
