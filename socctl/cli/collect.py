@@ -162,3 +162,21 @@ def stats(app: AppContext) -> None:
                              f"{store['dead_letter']} dead letters")
     if data.get("note"):
         render.console.print(data["note"])
+
+
+@group.command("setup-es")
+@click.pass_obj
+def setup_es(app: AppContext) -> None:
+    """Install the ECS index template and ILM policy for logs-socctl.<dataset>-<namespace>."""
+    from socctl.collector.definition import load_collection
+    from socctl.collector.pipeline import collectors_folder
+    from socctl.store.elasticsearch import setup
+
+    conf = load_collection(collectors_folder(app.settings)).settings
+    result = setup(conf.elasticsearch, conf.store.retention_days)
+    if render.is_json():
+        render.emit_json(result)
+        return
+    render.console.print(f"{result['url']}: ILM policy {result['ilm_policy']} "
+                         f"(delete after {result['retention_days']:g} days), index template "
+                         f"{result['index_template']} for {result['pattern']}")

@@ -60,6 +60,8 @@ class Processor:
             node.setdefault(parts[-1], value)
         if self.enricher is not None:
             self.enricher.apply(ev, peer)
+        ev["data_stream"] = {"type": "logs", "dataset": "socctl." + ev["event"]["dataset"],
+                             "namespace": self.namespace}
         return ts, ev
 
     def row(self, line: str, received: float, eid: str, peer: str | None = None) -> Row:

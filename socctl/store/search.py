@@ -15,9 +15,9 @@ def search_events(settings: Settings, query: str, *, since: float | None = None,
     collection = load_collection(collectors_folder(settings))
     kind = store or collection.settings.sink
     if kind == "elasticsearch":
-        from socctl.errors import ConfigError
+        from socctl.store.elasticsearch import search as es_search
 
-        raise ConfigError("searching Elasticsearch is not built yet", hint="use --store sqlite")
+        return es_search(collection.settings.elasticsearch, query, since=since, limit=limit)
     from socctl.store.sqlite import SqliteStore
 
     with SqliteStore(store_path(settings, collection), readonly=True) as db:

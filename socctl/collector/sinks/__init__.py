@@ -10,9 +10,10 @@ batch and retries it.
 from __future__ import annotations
 
 from socctl.collector.sinks.base import Sink, SinkResult, SinkUnavailable
+from socctl.collector.sinks.elasticsearch import ElasticsearchSink
 from socctl.collector.sinks.sqlite import SqliteSink
 
-SINKS: dict[str, type[Sink]] = {"sqlite": SqliteSink}
+SINKS: dict[str, type[Sink]] = {"sqlite": SqliteSink, "elasticsearch": ElasticsearchSink}
 
 
 def register(name: str, cls: type[Sink]) -> None:
