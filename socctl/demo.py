@@ -108,5 +108,9 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
                 "link healed"), {"seconds": took}
 
     yield _timed("WAN failover", failover)
+
+    from socctl.collector.demo import demo_collect
+
+    yield _timed("log collection", lambda: demo_collect(settings))
     if not keep_lab:
         yield _timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))

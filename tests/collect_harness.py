@@ -27,7 +27,8 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 class Harness:
     def __init__(self, root: Path, sources: list[dict[str, Any]],
-                 collect: dict[str, Any] | None = None) -> None:
+                 collect: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.root = root
         self.state = root / "state"
         folder = root / "project" / "collectors"
@@ -41,7 +42,7 @@ class Harness:
                 yaml.safe_dump(source), encoding="utf-8")
         self.env = {**os.environ, "SOCCTL_PROJECT_ROOT": str(root / "project"),
                     "SOCCTL_INVENTORY": str(REPO / "inventory"),
-                    "SOCCTL_STATE_DIR": str(self.state)}
+                    "SOCCTL_STATE_DIR": str(self.state), **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
 
     def socctl(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -82,12 +82,13 @@ class OccurrenceIds:
     def __init__(self, origin: str, limit: int = 1 << 18) -> None:
         self.origin = origin
         self.limit = limit
-        self._seen: dict[bytes, int] = {}
+        self._seen: dict[int, int] = {}
 
     def next(self, dataset: str, raw: str) -> str:
-        key = blake2b(raw.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+        key = hash(raw)  # only counts occurrences in this process; the id below is stable
         n = self._seen.get(key, 0)
         if n == 0 and len(self._seen) >= self.limit:
             self._seen.clear()
         self._seen[key] = n + 1
-        return event_id(self.origin, dataset, key.hex(), n)
+        return blake2b(f"{self.origin}\x1f{dataset}\x1f{raw}\x1f{n}".encode(
+            "utf-8", "surrogateescape"), digest_size=16).hexdigest()

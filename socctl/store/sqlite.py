@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from socctl.collector.ecs import Event
 from socctl.errors import SocctlError
 
@@ -43,6 +45,10 @@ INDEXES: tuple[tuple[str, ...], ...] = (
     ("ts",), ("dataset", "ts"), ("source_ip", "ts"), ("user_name", "ts"),
     ("host_name", "ts"), ("event_action", "ts"), ("threat_indicator_ip",), ("ingested",),
 )
+"""Indexes on a nullable first column are partial (``WHERE col IS NOT NULL``): most events
+have no user or botnet match, and skipping those entries keeps ingestion cheap."""
+PARTIAL = frozenset({"source_ip", "user_name", "event_action", "threat_indicator_ip",
+                     "host_name"})
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, ts REAL NOT NULL, "
@@ -80,7 +86,9 @@ def _column(ev: Event, dotted: str) -> Any:
     return node
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+def _dumps(ev: Event) -> str:
+    """The doc column: orjson (about 20x faster than json here; it is per event)."""
+    return orjson.dumps(ev, default=str).decode()
 
 
 def to_row(event_id: str, ts: float, ingested: float, ev: Event) -> Row:
@@ -177,6 +185,7 @@ class SqliteStore:
                                           check_same_thread=False)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory
                 self._create()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open event store {self.path}: {exc}") from exc
@@ -186,8 +195,9 @@ class SqliteStore:
             self.db.execute(SCHEMA)
             self.db.execute(DEAD_LETTER_SCHEMA)
             for cols in INDEXES:
+                where = f" WHERE {cols[0]} IS NOT NULL" if cols[0] in PARTIAL else ""
                 self.db.execute(f"CREATE INDEX IF NOT EXISTS events_{'_'.join(cols)} "
-                                f"ON events ({', '.join(cols)})")
+                                f"ON events ({', '.join(cols)}){where}")
 
     def transaction(self) -> _Tx:
         return _Tx(self.db)

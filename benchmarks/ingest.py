@@ -1,0 +1,222 @@
+"""Ingest throughput and latency: syslog over TCP on loopback -> parse -> ECS -> embedded
+store (through the durable spool), next to rsyslog receiving the same stream into a file.
+
+Both receivers are pinned to the same single CPU (taskset); the sender runs on another.
+Throughput = events / (first byte sent -> last event committed). Latency of event k =
+first time the store (rsyslog: the file) holds k events minus the time k was sent,
+sampled every 2 ms; p50/p99 over all events. Target (issue 6): >= 60,000 events/s on
+one core into the embedded store.
+
+Run: .venv/bin/python benchmarks/ingest.py [events] [cpu]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def messages(n: int) -> list[bytes]:
+    """A realistic mix: sshd failures (routed, enriched, botnet-checked), FRR, Postfix."""
+    out = []
+    for i in range(n):
+        k = i % 4
+        if k == 0:
+            msg = (f"<38>Nov 22 07:43:17 p01-rtr1 sshd[812]: Failed password for invalid user "
+                   f"u{i} from 203.0.113.{i % 250} port {1024 + i % 60000} ssh2")
+        elif k == 1:
+            msg = (f"<38>Nov 22 07:43:17 dc-primary-log1 sshd[813]: Accepted publickey for "
+                   f"root from 198.18.0.1 port {1024 + i % 60000} ssh2: ED25519 SHA256:x{i}")
+        elif k == 2:
+            msg = (f"<30>Nov 22 07:43:17 p79-rtr1 ospfd[99]: [AZ6WF-7E8WC] AdjChg: Nbr "
+                   f"198.19.255.{i % 200}(x) on wan1: Full -> Deleted (InactivityTimer) #{i}")
+        else:
+            msg = (f"<22>Nov 22 07:43:17 mail1 postfix/smtpd[7]: NOQUEUE: reject: RCPT from "
+                   f"unknown[198.51.100.{i % 250}]: 554 5.7.1 blocked; from=<a{i}@x.example> "
+                   f"to=<b@vss.gov.vn> proto=ESMTP helo=<x>")
+        out.append(msg.encode() + b"\n")
+    return out
+
+
+def send(port: int, lines: list[bytes], sent_at: list[float]) -> float:
+    """Send in 64 KiB writes; sent_at[k] = time event k left. Returns the start time."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        start = time.perf_counter()
+        buf: list[bytes] = []
+        size = 0
+        for k, line in enumerate(lines):
+            buf.append(line)
+            size += len(line)
+            if size >= 65536:
+                now = time.perf_counter()
+                for j in range(k - len(buf) + 1, k + 1):
+                    sent_at[j] = now
+                s.sendall(b"".join(buf))
+                buf, size = [], 0
+        if buf:
+            now = time.perf_counter()
+            for j in range(len(lines) - len(buf), len(lines)):
+                sent_at[j] = now
+            s.sendall(b"".join(buf))
+    return start
+
+
+def watch(count: Callable[[], int], total: int, timeout: float) -> list[tuple[float, int]]:
+    seen: list[tuple[float, int]] = []
+    deadline = time.perf_counter() + timeout
+    last = -1
+    while time.perf_counter() < deadline:
+        n = count()
+        if n != last:
+            seen.append((time.perf_counter(), n))
+            last = n
+        if n >= total:
+            break
+        time.sleep(0.002)
+    return seen
+
+
+def figures(name: str, total: int, start: float, sent_at: list[float],
+            seen: list[tuple[float, int]]) -> dict[str, float]:
+    done = seen[-1][0] if seen and seen[-1][1] >= total else float("nan")
+    lat: list[float] = []
+    idx = 0
+    for k in range(total):
+        while idx < len(seen) and seen[idx][1] < k + 1:
+            idx += 1
+        if idx < len(seen):
+            lat.append(seen[idx][0] - sent_at[k])
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+
+    rate = total / (done - start) if math.isfinite(done) else float("nan")
+    return {"events": total, "seconds": done - start, "rate": rate,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "stored": seen[-1][1] if seen else 0}
+
+
+def run_socctl(lines: list[bytes], cpu: str, work: Path) -> dict[str, float]:
+    port = free_port()
+    folder = work / "project" / "collectors"
+    (folder / "sources").mkdir(parents=True)
+    shutil.copy(REPO / "collectors" / "botnet_ips.txt", folder)
+    (folder / "collect.yaml").write_text(yaml.safe_dump({
+        "enrichment": {"inventory_profile": "national", "botnet_list": "botnet_ips.txt"}}))
+    (folder / "sources" / "tcp.yaml").write_text(yaml.safe_dump({
+        "name": "tcp", "source": {"type": "syslog_tcp", "listen": f"127.0.0.1:{port}"},
+        "parser": {"dataset": "syslog"}}))
+    env = {**os.environ, "SOCCTL_PROJECT_ROOT": str(work / "project"),
+           "SOCCTL_INVENTORY": str(REPO / "inventory"), "SOCCTL_STATE_DIR": str(work / "state")}
+    proc = subprocess.Popen(["taskset", "-c", cpu, sys.executable, "-m", "socctl", "collect",
+                             "run", "--no-status"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        proc.stderr.readline()  # "collecting: ..."
+        time.sleep(0.5)
+        db_path = work / "state" / "events.db"
+        while not db_path.exists():
+            time.sleep(0.05)
+        db = sqlite3.connect(db_path, timeout=30, check_same_thread=False)
+        sent_at = [0.0] * len(lines)
+        seen: list[tuple[float, int]] = []
+        watcher = threading.Thread(target=lambda: seen.extend(watch(
+            lambda: int(db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]),
+            len(lines), 600)))
+        watcher.start()
+        start = send(port, lines, sent_at)
+        watcher.join()
+        return figures("socctl", len(lines), start, sent_at, seen)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def run_rsyslog(lines: list[bytes], cpu: str, work: Path) -> dict[str, float] | None:
+    if not shutil.which("rsyslogd"):
+        return None
+    port = free_port()
+    out = work / "rsyslog.out"
+    conf = work / "rsyslog.conf"
+    conf.write_text(f"""
+global(workDirectory="{work}")
+module(load="imtcp")
+input(type="imtcp" port="{port}" address="127.0.0.1")
+*.* action(type="omfile" file="{out}" template="RSYSLOG_FileFormat" asyncWriting="off")
+""")
+    proc = subprocess.Popen(["taskset", "-c", cpu, "rsyslogd", "-n", "-f", str(conf),
+                             "-i", str(work / "rsyslog.pid")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        state = {"pos": 0, "n": 0}
+
+        def count() -> int:
+            if not out.exists():
+                return 0
+            with out.open("rb") as fh:
+                fh.seek(state["pos"])
+                data = fh.read()
+            state["pos"] += len(data)
+            state["n"] += data.count(b"\n")
+            return state["n"]
+
+        sent_at = [0.0] * len(lines)
+        seen: list[tuple[float, int]] = []
+        watcher = threading.Thread(target=lambda: seen.extend(watch(count, len(lines), 600)))
+        watcher.start()
+        start = send(port, lines, sent_at)
+        watcher.join()
+        return figures("rsyslog", len(lines), start, sent_at, seen)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main(total: int, cpu: str) -> None:
+    lines = messages(total)
+    print(f"{total} events, {sum(map(len, lines)) / total:.0f} bytes each on average; "
+          f"receivers pinned to CPU {cpu} of {os.cpu_count()}; "
+          f"load average {os.getloadavg()[0]:.2f} (machine shared)")
+    results: list[tuple[str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory(prefix="socctl-ingest-") as tmp:
+        results.append(("socctl -> SQLite (spool, ECS, enrichment, indexes)",
+                        run_socctl(lines, cpu, Path(tmp) / "socctl")))
+        rs = run_rsyslog(lines, cpu, Path(tmp))
+        if rs:
+            results.append(("rsyslog imtcp -> file (the ceiling)", rs))
+    print(f"{'receiver':52} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'stored':>8}")
+    for name, r in results:
+        print(f"{name:52} {r['rate']:>10,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+              f"{r['stored']:>8.0f}")
+    print("target: >= 60,000 events/s on one core into the embedded store")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000,
+         sys.argv[2] if len(sys.argv) > 2 else "1")

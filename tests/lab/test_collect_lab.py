@@ -1,0 +1,158 @@
+"""Logs from the lab's real daemons reach the collector and the embedded store.
+
+The collector runs on the machine's side of the lab, listening on the management bridge
+address (198.18.0.1) that every lab host reaches: that is the network path a SOC collector
+has (devices send to it), and it needs nothing installed inside the hosts. rsyslog inside
+the hosts forwards (TCP octet-counted RFC 5424 from a server, UDP RFC 3164 from a router),
+sshd and FRR's ospfd produce the events, net-snmp's snmptrap sends v2c and v3 traps, and
+rsyslog's own auth.log is tailed through the host's root while it is rotated.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from socctl.config import Settings
+from socctl.lab import runtime
+from socctl.lab.plan import LabPlan
+from tests.collect_harness import Harness
+
+GATEWAY = "198.18.0.1"
+FORWARD = "/etc/rsyslog.d/90-socctl-test.conf"
+V3_USER, V3_AUTH, V3_PRIV, V3_ENGINE = "soctrap", "authpass-lab-1", "privpass-lab-1", \
+    "8000000001020304"
+
+
+def free(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((GATEWAY, 0))
+        return int(s.getsockname()[1])
+
+
+def restart_rsyslog(host: str) -> None:
+    """Restart the rsyslogd the lab started in ``host`` (by its pid file) to load config."""
+    runtime.run_in(host, ["sh", "-c", "kill $(cat /run/rsyslogd.pid) 2>/dev/null; "
+                          "for i in $(seq 50); do [ -e /run/rsyslogd.pid ] || break; "
+                          "sleep 0.1; done; rm -f /run/rsyslogd.pid; /usr/sbin/rsyslogd"])
+    time.sleep(0.5)
+
+
+def ssh_probe(settings: Settings, address: str, user: str) -> None:
+    """A failed login as an unknown user: sshd logs "Invalid user" (real auth failure)."""
+    import subprocess
+
+    subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+                    "-o", "PubkeyAuthentication=no", f"{user}@{address}", "true"],
+                   capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def collector(lab: LabPlan, tmp_path: Path) -> Iterator[Harness]:
+    tcp, udp, trap = free(socket.SOCK_STREAM), free(socket.SOCK_DGRAM), free(socket.SOCK_DGRAM)
+    log1 = runtime._host_pid("dc-primary-log1")  # the host's root, seen from the machine
+    h = Harness(tmp_path, [
+        {"name": "tcp", "source": {"type": "syslog_tcp", "listen": f"{GATEWAY}:{tcp}"},
+         "parser": {"dataset": "syslog"}},
+        {"name": "udp", "source": {"type": "syslog_udp", "listen": f"{GATEWAY}:{udp}"},
+         "parser": {"dataset": "syslog"}},
+        {"name": "traps", "source": {"type": "snmp_trap", "listen": f"{GATEWAY}:{trap}",
+                                     "snmp_users_env": "SOCCTL_TEST_SNMP_USERS"},
+         "parser": {"dataset": "snmp.trap"}},
+        {"name": "authfile", "source": {"type": "file", "start_at": "end",
+                                        "paths": [f"/proc/{log1}/root/var/log/auth.log"]},
+         "parser": {"dataset": "syslog"}, "ecs": {"fields": {"labels.via": "file"}}},
+    ], env={"SOCCTL_SNMP_COMMUNITIES": "lab-trap-community",
+            "SOCCTL_TEST_SNMP_USERS": f"{V3_USER}:{V3_AUTH}:{V3_PRIV}:{V3_ENGINE}"})
+    runtime.run_in("dc-primary-log1", ["sh", "-c", f"cat > {FORWARD} <<'EOF'\n"
+                   f'*.* action(type="omfwd" target="{GATEWAY}" port="{tcp}" protocol="tcp" '
+                   'TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format" '
+                   'action.resumeRetryCount="-1")\nEOF'])
+    runtime.run_in("p01d01-rtr1", ["sh", "-c", f"echo '*.* @{GATEWAY}:{udp}' > {FORWARD}"])
+    h.ports = {"tcp": tcp, "udp": udp, "trap": trap}  # type: ignore[attr-defined]
+    h.start()
+    for host in ("dc-primary-log1", "p01d01-rtr1"):
+        restart_rsyslog(host)
+    try:
+        yield h
+    finally:
+        h.close()
+        for host in ("dc-primary-log1", "p01d01-rtr1"):
+            runtime.run_in(host, ["rm", "-f", FORWARD])
+            restart_rsyslog(host)
+
+
+def test_lab_logs_arrive_as_enriched_ecs_events(collector: Harness, lab: LabPlan,
+                                                lab_settings: Settings) -> None:
+    log1 = str(lab.host("dc-primary-log1").management.ip)
+    probe = f"probe{uuid.uuid4().hex[:8]}"
+    ssh_probe(lab_settings, log1, probe)
+    # OSPF: cut p01d01's primary WAN link, ospfd on p01d01-rtr1 logs the adjacency loss
+    runtime.set_link(lab_settings, "p01d01-wan1", up_=False)
+    try:
+        time.sleep(5)
+    finally:
+        runtime.set_link(lab_settings, "p01d01-wan1", up_=True)
+    port = collector.ports["trap"]  # type: ignore[attr-defined]
+    v2 = runtime.run_in("p01d01-rtr1", [
+        "snmptrap", "-v2c", "-c", "lab-trap-community", f"{GATEWAY}:{port}", "",
+        "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
+    assert v2.returncode == 0, v2.stderr
+    v3 = runtime.run_in("p79-rtr1", [
+        "snmptrap", "-v3", "-u", V3_USER, "-l", "authPriv", "-a", "SHA", "-A", V3_AUTH,
+        "-x", "AES", "-X", V3_PRIV, "-e", f"0x{V3_ENGINE}", f"{GATEWAY}:{port}", "",
+        "1.3.6.1.6.3.1.1.5.5"])
+    assert v3.returncode == 0, v3.stderr
+
+    where_ssh = (f"dataset = 'sshd' AND user_name = '{probe}' AND event_action = "
+                 "'invalid_user' AND json_extract(doc, '$.labels.via') IS NULL")
+    assert collector.wait_count(1, where_ssh) >= 1
+    with collector.db() as db:
+        row = db.execute(f"SELECT host_name, socctl_site, socctl_tier, source_ip, host_ip "
+                         f"FROM events WHERE {where_ssh}").fetchone()
+    assert row == ("dc-primary-log1", "dc-primary", "dc", GATEWAY, log1)
+    ospf = ("dataset = 'frr' AND event_action = 'ospf_adjacency_change' AND "
+            "host_name = 'p01d01-rtr1'")
+    assert collector.wait_count(1, ospf) >= 1
+    with collector.db() as db:
+        site = db.execute(f"SELECT socctl_site, socctl_tier, socctl_province, observer_name "
+                          f"FROM events WHERE {ospf} LIMIT 1").fetchone()
+    assert site == ("p01d01", "district", "01", "p01d01-rtr1")
+    traps = "dataset = 'snmp.trap'"
+    assert collector.wait_count(2, traps) == 2
+    with collector.db() as db:
+        got = set(db.execute(f"SELECT event_action, socctl_site, user_name FROM events "
+                             f"WHERE {traps}"))
+    assert got == {("link_down", "p01d01", None),
+                   ("authentication_failure", "p79", V3_USER)}
+    found = collector.socctl("-o", "json", "events", "search",
+                             f"user.name:{probe} AND socctl.site:dc-primary")
+    assert found.returncode == 0 and probe in found.stdout
+
+
+def test_auth_log_rotated_by_rsyslog_while_tailed(collector: Harness, lab: LabPlan,
+                                                  lab_settings: Settings) -> None:
+    log1 = str(lab.host("dc-primary-log1").management.ip)
+    via_file = ("json_extract(doc, '$.labels.via') = 'file' AND event_action = "
+                "'invalid_user' AND user_name LIKE 'rot%'")
+    names = [f"rot{uuid.uuid4().hex[:6]}{i}" for i in range(6)]
+    for name in names[:3]:
+        ssh_probe(lab_settings, log1, name)
+    assert collector.wait_count(3, via_file) == 3
+    rotated = runtime.run_in("dc-primary-log1", [
+        "sh", "-c", "mv /var/log/auth.log /var/log/auth.log.1 && "
+                    "kill -HUP $(cat /run/rsyslogd.pid)"])
+    assert rotated.returncode == 0, rotated.stderr
+    for name in names[3:]:
+        ssh_probe(lab_settings, log1, name)
+    assert collector.wait_count(6, via_file) == 6
+    time.sleep(1)
+    with collector.db() as db:
+        users = [r[0] for r in db.execute(f"SELECT user_name FROM events WHERE {via_file}")]
+    assert sorted(users) == sorted(names)  # each once: nothing lost, nothing doubled
