@@ -49,6 +49,7 @@ class SinkState:
     duplicates: int = 0
     rejected: int = 0
     dead_letter_stored: int = 0
+    pruned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -99,6 +100,7 @@ class Runtime:
         self._ship_thread: threading.Thread | None = None
         self._stats_thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._next_prune = 0.0
         self._start_error: BaseException | None = None
         enricher = build_enricher(settings, collection)
         for c in self.collectors:
@@ -162,11 +164,26 @@ class Runtime:
         finally:
             loop.close()
 
+    def _prune(self) -> None:
+        """Retention on the embedded store: at start, then hourly (by @timestamp)."""
+        now = time.monotonic()
+        if now < self._next_prune or not isinstance(self.sink, SqliteSink):
+            return
+        self._next_prune = now + 3600
+        if self.sink.store is not None:
+            try:
+                self.sink_state.pruned += self.sink.store.prune(
+                    self.collection.settings.store.retention_days)
+            except Exception as exc:  # sqlite3.Error (locked): try again in an hour
+                self.errors.append(f"retention: {exc}")
+
     def _ship_main(self) -> None:
         backoff = 0.2
         built = False
         while True:
             stopping = self.stop_event.is_set()
+            if built:
+                self._prune()
             if not built:
                 try:
                     self.sink.build()
