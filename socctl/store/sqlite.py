@@ -186,6 +186,8 @@ class SqliteStore:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory
+                # checkpoint the WAL every ~40 MiB instead of 4 MiB: fewer copies per event
+                self.db.execute("PRAGMA wal_autocheckpoint=10000")
                 self._create()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open event store {self.path}: {exc}") from exc
