@@ -109,6 +109,8 @@ def parse_header(line: str, received: float) -> Header | None:
             pid = int(procid) if procid.isdigit() and len(procid) < 11 else None
             if msg and msg.startswith("\ufeff"):
                 msg = msg[1:]
+            if msg and msg[:1] == " ":  # rsyslog's %msg% keeps the space after the tag
+                msg = msg.lstrip(" ")
             return Header(ts, _nil(host), _nil(app), pid, msg or "", int(pri), _nil(msgid),
                           _nil(sd), "rfc5424")
     start = line.find(">", 0, 5) + 1 if first == "<" else 0

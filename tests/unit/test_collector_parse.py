@@ -220,7 +220,10 @@ def test_snmp_trap_lines() -> None:
 
 
 def test_rfc5424() -> None:
-    ospf, ssh, app = parsed("syslog", "rfc5424.log")
+    ospf, ssh, app, forwarded = parsed("syslog", "rfc5424.log")
+    # rsyslog's RSYSLOG_SyslogProtocol23Format keeps the space before %msg%: "-  Invalid"
+    assert fields(forwarded, "event.action", "user.name", "host.name") == (
+        "invalid_user", "probe1", "dc-primary-log1")
     assert ospf["@timestamp"] == "2026-11-22T00:43:17.123Z"
     assert fields(ospf, "event.dataset", "host.name", "process.pid", "log.syslog.priority",
                   "log.syslog.facility.code", "log.level") == (
