@@ -156,3 +156,11 @@ def test_auth_log_rotated_by_rsyslog_while_tailed(collector: Harness, lab: LabPl
     with collector.db() as db:
         users = [r[0] for r in db.execute(f"SELECT user_name FROM events WHERE {via_file}")]
     assert sorted(users) == sorted(names)  # each once: nothing lost, nothing doubled
+
+
+def test_demo_step_collects_from_the_lab(lab: LabPlan, lab_settings: Settings) -> None:
+    from socctl.collector.demo import demo_collect
+
+    detail, data = demo_collect(lab_settings)
+    assert "4 events" in detail or "events from lab hosts" in detail
+    assert {"p01", "p79", "dc-primary", "p01d01"} <= set(data["sites"])
