@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from socctl.collector.ecs import Event
+from socctl.collector.ecs import Event, get
 from socctl.errors import SocctlError
 
 COLUMNS: tuple[str, ...] = (
@@ -72,13 +72,8 @@ class StoreError(SocctlError):
 
 
 def _column(ev: Event, dotted: str) -> Any:
-    node: Any = ev
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-        if node is None:
-            return None
+    """A column value: multi-valued fields comma-joined, objects as JSON."""
+    node = get(ev, dotted)
     if isinstance(node, list):
         return ",".join(str(v) for v in node)
     if isinstance(node, dict):
