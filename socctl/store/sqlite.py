@@ -222,16 +222,24 @@ class SqliteStore:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
 
     def insert(self, events: Iterable[Event]) -> int:
-        """Store events (each needs ``event.id`` and ``@timestamp``); returns newly stored.
+        """Store events (e.g. from ``parse_line``); returns how many were new.
 
-        INSERT OR IGNORE by id: storing the same event twice stores it once.
+        INSERT OR IGNORE by id: storing the same event twice stores it once. An event
+        without ``event.id`` gets a deterministic one from its dataset, time and raw line
+        (and it is written back into the event).
         """
+        from socctl.collector.ecs import event_id
+
         now = time.time()
         rows = []
         for ev in events:
             ts = ev.get("@timestamp")
             epoch = iso_epoch(ts) if isinstance(ts, str) else float(ts or now)
-            rows.append(to_row(ev["event"]["id"], epoch, now, ev))
+            e = ev["event"]
+            if not e.get("id"):
+                e["id"] = event_id("event", e.get("dataset", ""), epoch,
+                                   ev.get("log", {}).get("original", ""))
+            rows.append(to_row(e["id"], epoch, now, ev))
         return self.insert_rows(rows)
 
     def dead_letter(self, items: Sequence[tuple[str, float, str, str | None, str | None, str,

@@ -144,3 +144,12 @@ def test_other_modules_can_add_tables(store: SqliteStore) -> None:
     assert again.count() == store.count()
     with pytest.raises(sqlite3.OperationalError):
         again.db.execute("CREATE TABLE events (x)")
+
+
+def test_parse_line_output_can_be_inserted_as_is(tmp_path: Path) -> None:
+    """What detections do with the contract's parse_line: ids are derived, stable."""
+    db = SqliteStore(tmp_path / "e.db")
+    line = "Nov 22 07:41:10 h sshd[1]: Invalid user admin from 203.0.113.5 port 52514"
+    assert db.insert([parse_line("syslog", line)]) == 1
+    assert db.insert([parse_line("syslog", line)]) == 0
+    assert db.search("user.name:admin")[0]["event"]["id"]
