@@ -237,7 +237,7 @@ class SqliteStore:
             epoch = iso_epoch(ts) if isinstance(ts, str) else float(ts or now)
             e = ev["event"]
             if not e.get("id"):
-                e["id"] = event_id("event", e.get("dataset", ""), epoch,
+                e["id"] = event_id("event", e.get("dataset", ""), repr(epoch),
                                    ev.get("log", {}).get("original", ""))
             rows.append(to_row(e["id"], epoch, now, ev))
         return self.insert_rows(rows)
