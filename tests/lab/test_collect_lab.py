@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -53,8 +52,9 @@ def ssh_probe(settings: Settings, address: str, user: str) -> None:
                    capture_output=True, timeout=30)
 
 
-@pytest.fixture
-def collector(lab: LabPlan, tmp_path: Path) -> Iterator[Harness]:
+@pytest.fixture(scope="module")
+def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    tmp_path = tmp_path_factory.mktemp("collect-lab")
     tcp, udp, trap = free(socket.SOCK_STREAM), free(socket.SOCK_DGRAM), free(socket.SOCK_DGRAM)
     log1 = runtime._host_pid("dc-primary-log1")  # the host's root, seen from the machine
     h = Harness(tmp_path, [
@@ -75,6 +75,9 @@ def collector(lab: LabPlan, tmp_path: Path) -> Iterator[Harness]:
                    'TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format" '
                    'action.resumeRetryCount="-1")\nEOF'])
     runtime.run_in("p01d01-rtr1", ["sh", "-c", f"echo '*.* @{GATEWAY}:{udp}' > {FORWARD}"])
+    # what provisioning sets on routers: adjacency changes are logged
+    runtime.run_in("p01d01-rtr1", ["vtysh", "-c", "configure terminal", "-c", "router ospf",
+                                   "-c", "log-adjacency-changes"])
     h.ports = {"tcp": tcp, "udp": udp, "trap": trap}  # type: ignore[attr-defined]
     h.start()
     for host in ("dc-primary-log1", "p01d01-rtr1"):
@@ -88,17 +91,43 @@ def collector(lab: LabPlan, tmp_path: Path) -> Iterator[Harness]:
             restart_rsyslog(host)
 
 
-def test_lab_logs_arrive_as_enriched_ecs_events(collector: Harness, lab: LabPlan,
-                                                lab_settings: Settings) -> None:
+def test_sshd_via_rsyslog_tcp_rfc5424(collector: Harness, lab: LabPlan,
+                                      lab_settings: Settings) -> None:
     log1 = str(lab.host("dc-primary-log1").management.ip)
     probe = f"probe{uuid.uuid4().hex[:8]}"
     ssh_probe(lab_settings, log1, probe)
-    # OSPF: cut p01d01's primary WAN link, ospfd on p01d01-rtr1 logs the adjacency loss
-    runtime.set_link(lab_settings, "p01d01-wan1", up_=False)
+    where_ssh = (f"dataset = 'sshd' AND user_name = '{probe}' AND event_action = "
+                 "'invalid_user' AND json_extract(doc, '$.labels.via') IS NULL")
+    assert collector.wait_count(1, where_ssh) >= 1
+    with collector.db() as db:
+        row = db.execute(f"SELECT host_name, socctl_site, socctl_tier, source_ip, host_ip "
+                         f"FROM events WHERE {where_ssh}").fetchone()
+    assert row == ("dc-primary-log1", "dc-primary", "dc", GATEWAY, log1)
+    found = collector.socctl("-o", "json", "events", "search",
+                             f"user.name:{probe} AND socctl.site:dc-primary")
+    assert found.returncode == 0 and probe in found.stdout
+
+
+def test_ospf_adjacency_via_rsyslog_udp(collector: Harness, lab_settings: Settings) -> None:
+    runtime.set_link(lab_settings, "p01d01-wan1", up_=False)  # ospfd logs the loss
     try:
         time.sleep(5)
     finally:
         runtime.set_link(lab_settings, "p01d01-wan1", up_=True)
+    ospf = ("dataset = 'frr' AND event_action = 'ospf_adjacency_change' AND "
+            "host_name = 'p01d01-rtr1'")
+    if collector.wait_count(1, ospf) < 1:
+        with collector.db() as db:
+            seen = list(db.execute("SELECT dataset, message FROM events WHERE host_name = "
+                                   "'p01d01-rtr1' LIMIT 20"))
+        pytest.fail(f"no adjacency change from p01d01-rtr1; its events: {seen}")
+    with collector.db() as db:
+        site = db.execute(f"SELECT socctl_site, socctl_tier, socctl_province, observer_name "
+                          f"FROM events WHERE {ospf} LIMIT 1").fetchone()
+    assert site == ("p01d01", "district", "01", "p01d01-rtr1")
+
+
+def test_snmp_traps_v2c_and_v3_from_lab_routers(collector: Harness) -> None:
     port = collector.ports["trap"]  # type: ignore[attr-defined]
     v2 = runtime.run_in("p01d01-rtr1", [
         "snmptrap", "-v2c", "-c", "lab-trap-community", f"{GATEWAY}:{port}", "",
@@ -109,31 +138,17 @@ def test_lab_logs_arrive_as_enriched_ecs_events(collector: Harness, lab: LabPlan
         "-x", "AES", "-X", V3_PRIV, "-e", f"0x{V3_ENGINE}", f"{GATEWAY}:{port}", "",
         "1.3.6.1.6.3.1.1.5.5"])
     assert v3.returncode == 0, v3.stderr
-
-    where_ssh = (f"dataset = 'sshd' AND user_name = '{probe}' AND event_action = "
-                 "'invalid_user' AND json_extract(doc, '$.labels.via') IS NULL")
-    assert collector.wait_count(1, where_ssh) >= 1
-    with collector.db() as db:
-        row = db.execute(f"SELECT host_name, socctl_site, socctl_tier, source_ip, host_ip "
-                         f"FROM events WHERE {where_ssh}").fetchone()
-    assert row == ("dc-primary-log1", "dc-primary", "dc", GATEWAY, log1)
-    ospf = ("dataset = 'frr' AND event_action = 'ospf_adjacency_change' AND "
-            "host_name = 'p01d01-rtr1'")
-    assert collector.wait_count(1, ospf) >= 1
-    with collector.db() as db:
-        site = db.execute(f"SELECT socctl_site, socctl_tier, socctl_province, observer_name "
-                          f"FROM events WHERE {ospf} LIMIT 1").fetchone()
-    assert site == ("p01d01", "district", "01", "p01d01-rtr1")
+    bad = runtime.run_in("p79-rtr1", [  # a wrong community is not an event
+        "snmptrap", "-v2c", "-c", "guessed", f"{GATEWAY}:{port}", "", "1.3.6.1.6.3.1.1.5.1"])
+    assert bad.returncode == 0
     traps = "dataset = 'snmp.trap'"
     assert collector.wait_count(2, traps) == 2
+    time.sleep(1)
     with collector.db() as db:
         got = set(db.execute(f"SELECT event_action, socctl_site, user_name FROM events "
                              f"WHERE {traps}"))
     assert got == {("link_down", "p01d01", None),
                    ("authentication_failure", "p79", V3_USER)}
-    found = collector.socctl("-o", "json", "events", "search",
-                             f"user.name:{probe} AND socctl.site:dc-primary")
-    assert found.returncode == 0 and probe in found.stdout
 
 
 def test_auth_log_rotated_by_rsyslog_while_tailed(collector: Harness, lab: LabPlan,
