@@ -42,6 +42,13 @@ def restart_rsyslog(host: str) -> None:
     time.sleep(0.5)
 
 
+def reopen_frr_syslog(host: str) -> None:
+    """FRR keeps its /dev/log socket: after rsyslog restarts it logs nowhere until its
+    syslog target is set again (an operational gotcha worth knowing)."""
+    runtime.run_in(host, ["vtysh", "-c", "configure terminal", "-c", "no log syslog",
+                          "-c", "log syslog informational"])
+
+
 def ssh_probe(settings: Settings, address: str, user: str) -> None:
     """A failed login as an unknown user: sshd logs "Invalid user" (real auth failure)."""
     import subprocess
@@ -82,6 +89,7 @@ def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     h.start()
     for host in ("dc-primary-log1", "p01d01-rtr1"):
         restart_rsyslog(host)
+    reopen_frr_syslog("p01d01-rtr1")
     try:
         yield h
     finally:
@@ -89,6 +97,7 @@ def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         for host in ("dc-primary-log1", "p01d01-rtr1"):
             runtime.run_in(host, ["rm", "-f", FORWARD])
             restart_rsyslog(host)
+        reopen_frr_syslog("p01d01-rtr1")
 
 
 def test_sshd_via_rsyslog_tcp_rfc5424(collector: Harness, lab: LabPlan,

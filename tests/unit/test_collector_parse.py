@@ -146,7 +146,11 @@ def test_postgresql_wrong_prefix_is_a_dead_letter_reason() -> None:
 
 
 def test_frr_syslog_and_file() -> None:
-    down, up, zebra, bgp = parsed("syslog", "frr.log")
+    down, up, zebra, bgp, frr84 = parsed("syslog", "frr.log")
+    # FRR 8.4 as the lab's ospfd writes it
+    assert fields(frr84, "event.action", "event.outcome", "frr.neighbor", "frr.neighbor_ip",
+                  "frr.interface", "event.reason") == (
+        "ospf_adjacency_change", "failure", "198.19.255.3", "198.19.0.5", "wan1", "KillNbr")
     assert fields(down, "event.dataset", "event.action", "event.outcome", "frr.neighbor",
                   "frr.interface", "frr.state", "event.code") == (
         "frr", "ospf_adjacency_change", "failure", "198.19.255.101", "wan1", "Deleted",

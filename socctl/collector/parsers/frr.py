@@ -18,8 +18,11 @@ from socctl.collector.ecs import Event
 RE_FILE = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d+)? "
                      r"(?P<daemon>[A-Z0-9]+): ")
 RE_ID = re.compile(r"\[([A-Z0-9]{5}-[A-Z0-9]{5})\] ")
-RE_OSPF = re.compile(r"AdjChg: Nbr (?P<nbr>\S+?)(?:\([^)]*\))? on (?P<ifname>\S+?): "
+RE_OSPF = re.compile(r"AdjChg: Nbr (?P<nbr>[^\s(,]+)(?:\([^)]*\))?(?:, NbrIP (?P<nbrip>\S+)"
+                     r"(?: \([^)]*\))?)? on (?P<ifname>[^\s:]+)(?::\S+)?: "
                      r"(?P<old>\S+) -> (?P<new>[^\s(]+)(?: \((?P<why>[^)]*)\))?")
+"""FRR 7 "Nbr 1.2.3.4(x) on wan1: Full -> Deleted (Why)" and FRR 8.4+ "Nbr 1.2.3.4, NbrIP
+10.0.0.5 (default) on wan1:10.0.0.6: Full -> Deleted (KillNbr)"."""
 RE_BGP = re.compile(r"%ADJCHANGE: neighbor (?P<nbr>\S+?)(?:\([^)]*\))?(?: in vrf \S+)? "
                     r"(?P<new>Up|Down)(?: (?P<why>.*))?")
 _DOWN = {"Deleted", "Down", "Init"}
@@ -49,6 +52,8 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
                  outcome="failure" if m.group("new") in _DOWN else "success")
         frr.update(neighbor=m.group("nbr"), interface=m.group("ifname"), state=m.group("new"),
                    previous_state=m.group("old"))
+        if m.group("nbrip"):
+            frr["neighbor_ip"] = m.group("nbrip")
         if m.group("why"):
             e["reason"] = m.group("why")
     elif (m := RE_BGP.search(body)) is not None:
