@@ -3,7 +3,6 @@ on the management bridge; the events land in an embedded store, enriched with th
 
 from __future__ import annotations
 
-import os
 import socket
 import tempfile
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 from socctl.collector.definition import CollectFile, Collection, Collector, CollectorFile
 from socctl.collector.runtime import Runtime
+from socctl.collector.sinks.sqlite import SqliteSink
 from socctl.config import Settings
 from socctl.errors import SocctlError
 from socctl.store.sqlite import SqliteStore
@@ -42,36 +42,32 @@ def demo_collect(settings: Settings) -> tuple[str, dict[str, Any]]:
     collection = Collection(work, CollectFile.model_validate(
         {"enrichment": {"inventory_profile": "lab"}}),
         {s.name: Collector(s.name, s, work / f"{s.name}.yaml") for s in specs})
-    local = replace(settings, state_dir=work)
-    os.environ["SOCCTL_EVENTS_DB"] = str(work / "events.db")
+    local = replace(settings, state_dir=work)  # store, spool and stats under work/
+    rt = Runtime(local, collection, sink=SqliteSink(work / "events.db"))
+    rt.start()
     try:
-        rt = Runtime(local, collection)
-        rt.start()
-        try:
-            for host in ("p01-rtr1", "p79-rtr1", "dc-primary-log1"):
-                lab.run_in(host, ["logger", "-n", GATEWAY, "-P", str(udp), "-d", "-t", "sshd",
-                                  "-p", "auth.info", "Failed password for invalid user admin "
-                                  "from 203.0.113.5 port 4242 ssh2"])
-            lab.run_in("p01d01-rtr1", ["snmptrap", "-v2c", "-c", "socctl-demo",
-                                       f"{GATEWAY}:{trap}", "", "1.3.6.1.6.3.1.1.5.3",
-                                       "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
-            deadline = time.monotonic() + 15
-            count = 0
-            while time.monotonic() < deadline:
-                with SqliteStore(work / "events.db") as store:
-                    count = store.count()
-                if count >= 4:
-                    break
-                time.sleep(0.3)
-        finally:
-            rt.stop()
-        with SqliteStore(work / "events.db") as store:
-            sites = sorted({e["socctl"]["site"] for e in store.search("socctl.site:*")})
-            failed = store.count("event_action = 'ssh_login' AND event_outcome = 'failure'")
-        if count < 4:
-            raise SocctlError(f"only {count} of 4 events arrived at the collector")
-        return (f"{count} events from lab hosts (syslog + SNMP trap) stored as ECS, "
-                f"{failed} failed SSH logins, sites {', '.join(sites)}"), {
-                    "store": str(work / "events.db"), "sites": sites}
+        for host in ("p01-rtr1", "p79-rtr1", "dc-primary-log1"):
+            lab.run_in(host, ["logger", "-n", GATEWAY, "-P", str(udp), "-d", "-t", "sshd",
+                              "-p", "auth.info", "Failed password for invalid user admin "
+                              "from 203.0.113.5 port 4242 ssh2"])
+        lab.run_in("p01d01-rtr1", ["snmptrap", "-v2c", "-c", "socctl-demo",
+                                   f"{GATEWAY}:{trap}", "", "1.3.6.1.6.3.1.1.5.3",
+                                   "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
+        deadline = time.monotonic() + 15
+        count = 0
+        while time.monotonic() < deadline:
+            with SqliteStore(work / "events.db") as store:
+                count = store.count()
+            if count >= 4:
+                break
+            time.sleep(0.3)
     finally:
-        os.environ.pop("SOCCTL_EVENTS_DB", None)
+        rt.stop()
+    with SqliteStore(work / "events.db") as store:
+        sites = sorted({e["socctl"]["site"] for e in store.search("socctl.site:*")})
+        failed = store.count("event_action = 'ssh_login' AND event_outcome = 'failure'")
+    if count < 4:
+        raise SocctlError(f"only {count} of 4 events arrived at the collector")
+    return (f"{count} events from lab hosts (syslog + SNMP trap) stored as ECS, "
+            f"{failed} failed SSH logins, sites {', '.join(sites)}"), {
+                "store": str(work / "events.db"), "sites": sites}
