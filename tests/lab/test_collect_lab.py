@@ -3,9 +3,10 @@
 The collector runs on the machine's side of the lab, listening on the management bridge
 address (198.18.0.1) that every lab host reaches: that is the network path a SOC collector
 has (devices send to it), and it needs nothing installed inside the hosts. rsyslog inside
-the hosts forwards (TCP octet-counted RFC 5424 from a server, UDP RFC 3164 from a router),
-sshd and FRR's ospfd produce the events, net-snmp's snmptrap sends v2c and v3 traps, and
-rsyslog's own auth.log is tailed through the host's root while it is rotated.
+a server forwards over TCP (octet-counted RFC 5424), sshd and FRR's ospfd produce the
+events (ospfd's via the router's /var/log/syslog, tailed through the host's root),
+net-snmp's snmptrap sends v2c and v3 traps, rsyslog's auth.log is tailed while rsyslog
+rotates it, and the demo step sends UDP syslog with logger from the routers.
 """
 
 from __future__ import annotations
@@ -42,13 +43,6 @@ def restart_rsyslog(host: str) -> None:
     time.sleep(0.5)
 
 
-def reopen_frr_syslog(host: str) -> None:
-    """FRR keeps its /dev/log socket: after rsyslog restarts it logs nowhere until its
-    syslog target is set again (an operational gotcha worth knowing)."""
-    runtime.run_in(host, ["vtysh", "-c", "configure terminal", "-c", "no log syslog",
-                          "-c", "log syslog informational"])
-
-
 def ssh_probe(settings: Settings, address: str, user: str) -> None:
     """A failed login as an unknown user: sshd logs "Invalid user" (real auth failure)."""
     import subprocess
@@ -62,12 +56,11 @@ def ssh_probe(settings: Settings, address: str, user: str) -> None:
 @pytest.fixture(scope="module")
 def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tmp_path = tmp_path_factory.mktemp("collect-lab")
-    tcp, udp, trap = free(socket.SOCK_STREAM), free(socket.SOCK_DGRAM), free(socket.SOCK_DGRAM)
+    tcp, trap = free(socket.SOCK_STREAM), free(socket.SOCK_DGRAM)
     log1 = runtime._host_pid("dc-primary-log1")  # the host's root, seen from the machine
+    rtr = runtime._host_pid("p01d01-rtr1")
     h = Harness(tmp_path, [
         {"name": "tcp", "source": {"type": "syslog_tcp", "listen": f"{GATEWAY}:{tcp}"},
-         "parser": {"dataset": "syslog"}},
-        {"name": "udp", "source": {"type": "syslog_udp", "listen": f"{GATEWAY}:{udp}"},
          "parser": {"dataset": "syslog"}},
         {"name": "traps", "source": {"type": "snmp_trap", "listen": f"{GATEWAY}:{trap}",
                                      "snmp_users_env": "SOCCTL_TEST_SNMP_USERS"},
@@ -75,29 +68,29 @@ def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         {"name": "authfile", "source": {"type": "file", "start_at": "end",
                                         "paths": [f"/proc/{log1}/root/var/log/auth.log"]},
          "parser": {"dataset": "syslog"}, "ecs": {"fields": {"labels.via": "file"}}},
+        # FRR keeps its /dev/log socket and goes silent when rsyslog restarts (seen here),
+        # so the router's rsyslog is left alone and its /var/log/syslog is tailed instead
+        {"name": "rtrfile", "source": {"type": "file", "start_at": "end",
+                                       "paths": [f"/proc/{rtr}/root/var/log/syslog"]},
+         "parser": {"dataset": "syslog"}, "ecs": {"fields": {"labels.via": "rtrfile"}}},
     ], env={"SOCCTL_SNMP_COMMUNITIES": "lab-trap-community",
             "SOCCTL_TEST_SNMP_USERS": f"{V3_USER}:{V3_AUTH}:{V3_PRIV}:{V3_ENGINE}"})
     runtime.run_in("dc-primary-log1", ["sh", "-c", f"cat > {FORWARD} <<'EOF'\n"
                    f'*.* action(type="omfwd" target="{GATEWAY}" port="{tcp}" protocol="tcp" '
                    'TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format" '
                    'action.resumeRetryCount="-1")\nEOF'])
-    runtime.run_in("p01d01-rtr1", ["sh", "-c", f"echo '*.* @{GATEWAY}:{udp}' > {FORWARD}"])
     # what provisioning sets on routers: adjacency changes are logged
     runtime.run_in("p01d01-rtr1", ["vtysh", "-c", "configure terminal", "-c", "router ospf",
                                    "-c", "log-adjacency-changes"])
-    h.ports = {"tcp": tcp, "udp": udp, "trap": trap}  # type: ignore[attr-defined]
+    h.ports = {"tcp": tcp, "trap": trap}  # type: ignore[attr-defined]
     h.start()
-    for host in ("dc-primary-log1", "p01d01-rtr1"):
-        restart_rsyslog(host)
-    reopen_frr_syslog("p01d01-rtr1")
+    restart_rsyslog("dc-primary-log1")
     try:
         yield h
     finally:
         h.close()
-        for host in ("dc-primary-log1", "p01d01-rtr1"):
-            runtime.run_in(host, ["rm", "-f", FORWARD])
-            restart_rsyslog(host)
-        reopen_frr_syslog("p01d01-rtr1")
+        runtime.run_in("dc-primary-log1", ["rm", "-f", FORWARD])
+        restart_rsyslog("dc-primary-log1")
 
 
 def test_sshd_via_rsyslog_tcp_rfc5424(collector: Harness, lab: LabPlan,
@@ -117,7 +110,8 @@ def test_sshd_via_rsyslog_tcp_rfc5424(collector: Harness, lab: LabPlan,
     assert found.returncode == 0 and probe in found.stdout
 
 
-def test_ospf_adjacency_via_rsyslog_udp(collector: Harness, lab_settings: Settings) -> None:
+def test_ospf_adjacency_from_the_routers_syslog(collector: Harness,
+                                               lab_settings: Settings) -> None:
     runtime.set_link(lab_settings, "p01d01-wan1", up_=False)  # ospfd logs the loss
     try:
         time.sleep(5)
