@@ -4,7 +4,8 @@ The collector runs on the machine's side of the lab, listening on the management
 address (198.18.0.1) that every lab host reaches: that is the network path a SOC collector
 has (devices send to it), and it needs nothing installed inside the hosts. rsyslog inside
 a server forwards over TCP (octet-counted RFC 5424), sshd and FRR's ospfd produce the
-events (ospfd's via the router's /var/log/syslog, tailed through the host's root),
+events (ospfd's via the router's rsyslog-written /var/log/frr/frr.log, tailed through
+the host's root),
 net-snmp's snmptrap sends v2c and v3 traps, rsyslog's auth.log is tailed while rsyslog
 rotates it, and the demo step sends UDP syslog with logger from the routers.
 """
@@ -68,10 +69,10 @@ def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         {"name": "authfile", "source": {"type": "file", "start_at": "end",
                                         "paths": [f"/proc/{log1}/root/var/log/auth.log"]},
          "parser": {"dataset": "syslog"}, "ecs": {"fields": {"labels.via": "file"}}},
-        # FRR keeps its /dev/log socket and goes silent when rsyslog restarts (seen here),
-        # so the router's rsyslog is left alone and its /var/log/syslog is tailed instead
+        # Debian's FRR package routes the daemons' syslog to /var/log/frr/frr.log and
+        # stops them there (/etc/rsyslog.d/45-frr.conf): that file is what a router has
         {"name": "rtrfile", "source": {"type": "file", "start_at": "end",
-                                       "paths": [f"/proc/{rtr}/root/var/log/syslog"]},
+                                       "paths": [f"/proc/{rtr}/root/var/log/frr/frr.log"]},
          "parser": {"dataset": "syslog"}, "ecs": {"fields": {"labels.via": "rtrfile"}}},
     ], env={"SOCCTL_SNMP_COMMUNITIES": "lab-trap-community",
             "SOCCTL_TEST_SNMP_USERS": f"{V3_USER}:{V3_AUTH}:{V3_PRIV}:{V3_ENGINE}"})
