@@ -100,25 +100,49 @@ def compile_rules(rules: Sequence[Rule], *, table: str = SCOPE_VIEW,
     from sigma.exceptions import SigmaError
 
     by_id = {r.id: r for r in rules}
+    by_ref = {**by_id, **{r.name: r for r in rules if r.name}}
     out: list[Compiled] = []
-    event_rules = [r for r in rules]
-    try:
-        converted = _backend(table).convert(_collection(event_rules), "zircolite")
-        corr_converted = _backend(corr_table).convert(_collection(rules), "zircolite")
-    except SigmaError as exc:
-        raise DetectionError(f"conversion failed: {exc}") from exc
     import json
 
-    for item in json.loads(converted):
-        rule = by_id[item["id"]]
-        if item["result_type"] == "event":
-            out.append(Compiled(rule, sql=_select_columns(item["rule"][0], rule), raw=item))
-    for item in json.loads(corr_converted):
-        rule = by_id[item["id"]]
-        if item["result_type"] == "correlation":
-            span = parse_duration(str(rule.sigma.timespan.spec))
-            out.append(Compiled(rule, plan=item["correlation_plan"], timespan=span, raw=item))
+    try:
+        converted = _backend(table).convert(_collection(rules), "zircolite")
+        for item in json.loads(converted):
+            rule = by_id[item["id"]]
+            if item["result_type"] == "event":
+                out.append(Compiled(rule, sql=_select_columns(item["rule"][0], rule), raw=item))
+        # Each correlation is converted with just the rules it needs, so a correlation
+        # that another one references (brute force -> success after brute force) still
+        # alerts on its own; plain rules referenced by correlations do not (generate: false).
+        for rule in rules:
+            if rule.kind != "correlation":
+                continue
+            needed = _closure(rule, by_ref)
+            converted = _backend(corr_table).convert(_collection(needed), "zircolite")
+            for item in json.loads(converted):
+                if item["id"] == rule.id and item["result_type"] == "correlation":
+                    span = parse_duration(str(rule.sigma.timespan.spec))
+                    out.append(Compiled(rule, plan=item["correlation_plan"], timespan=span,
+                                        raw=item))
+    except SigmaError as exc:
+        raise DetectionError(f"conversion failed: {exc}") from exc
     return out
+
+
+def _closure(rule: Rule, by_ref: dict[str, Rule]) -> list[Rule]:
+    """``rule`` and every rule it references, transitively, dependencies first."""
+    seen: dict[str, Rule] = {}
+
+    def visit(r: Rule) -> None:
+        if r.id in seen:
+            return
+        if r.kind == "correlation":
+            for ref in r.sigma.rules:
+                if ref.reference in by_ref:
+                    visit(by_ref[ref.reference])
+        seen[r.id] = r
+
+    visit(rule)
+    return list(seen.values())
 
 
 def compile_standalone(rule: Rule, ruleset: Sequence[Rule]) -> Compiled:
