@@ -46,7 +46,7 @@ def open_store(path: str = ":memory:") -> sqlite3.Connection:
 
 def event_row(dataset: str, line: str, ts: float, fields: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the collector would write it (message = the raw line)."""
-    row: dict[str, Any] = {c: None for c in set(FIELD_COLUMNS.values())}
+    row: dict[str, Any] = dict.fromkeys(set(FIELD_COLUMNS.values()))
     for name, value in fields.items():
         column = FIELD_COLUMNS[name]
         if isinstance(value, list):
