@@ -88,3 +88,25 @@ class Detector:
             alerts.set_checkpoint(CHECKPOINT, checkpoint)
         return RunResult(len(self.compiled), scope, events, time.perf_counter() - start,
                          record, checkpoint)
+
+
+def default_store(state_dir: Path) -> Path:
+    """Where the collector's store lives unless --store says otherwise."""
+    return state_dir / "store" / "events.db"
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds or ISO 8601 (naive means UTC)."""
+    import datetime as dt
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"not a time: {text!r} (use ISO 8601 or epoch seconds)") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()

@@ -1,0 +1,139 @@
+"""``socctl detect convert``: the rules for SQLite or an Elasticsearch deployment.
+
+Two pySigma generations are needed (see README, "Detections"): the engine and the
+``sqlite`` target run on pySigma 2 in socctl's own environment; the Elasticsearch targets
+need pysigma-backend-elasticsearch 2.1.1, which requires pySigma 1.x, so they run in an
+isolated venv (``.venv-sigma1``, built by ``./dev``) through ``sigma1_convert.py``. Their
+output is also committed in ``detections/.converted/`` with a digest of its inputs, so a
+deployment without that venv still gets them, and the tests prove they are current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socctl.detection.loader import LOOKUP_DIR, rule_files
+from socctl.errors import Location, ToolError
+
+ES_TARGETS = ("es-lucene", "esql", "eql", "kibana-ndjson")
+TARGETS = ("sqlite", *ES_TARGETS)
+SCRIPT = Path(__file__).with_name("sigma1_convert.py")
+CONVERTED_DIR = ".converted"
+MITRE_DATA = Path("mitre") / "enterprise-attack-subset.json"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    target: str
+    output: list[str]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    source: str = "live"  # live | committed
+
+    def text(self) -> str:
+        sep = "\n" if self.target == "kibana-ndjson" else "\n\n"
+        return sep.join(self.output) + "\n"
+
+
+def inputs_digest(rules: Path) -> str:
+    """Everything an Elasticsearch conversion depends on: rules, lookups, ATT&CK data,
+    the converter script."""
+    h = hashlib.sha256()
+    files = [*rule_files(rules), *sorted((rules / LOOKUP_DIR).glob("*.txt")),
+             rules / MITRE_DATA, SCRIPT]
+    for path in files:
+        if path.exists():
+            rel = path.name if path == SCRIPT else str(path.relative_to(rules))
+            h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def sigma1_python(project_root: Path | None = None) -> Path | None:
+    env = os.environ.get("SOCCTL_SIGMA1_PYTHON")
+    if env:
+        return Path(env)
+    root = project_root or Path(__file__).resolve().parents[2]
+    candidate = root / ".venv-sigma1" / "bin" / "python"
+    return candidate if candidate.exists() else None
+
+
+def convert_live(rules: Path, target: str, python: Path, cache_dir: Path) -> Conversion:
+    proc = subprocess.run(
+        [str(python), str(SCRIPT), str(rules), target, str(rules / MITRE_DATA),
+         str(cache_dir)], capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise ToolError(f"conversion to {target} failed: {tail}", Location.of(rules))
+    data = json.loads(proc.stdout)
+    return Conversion(target, data["output"], data["skipped"])
+
+
+def convert_sqlite(rules: Path) -> Conversion:
+    """Plain SQLite queries over the ``events`` table (correlations as one query each;
+    socctl itself runs correlations through the backend's plan instead)."""
+    from socctl.detection.engine import _backend, _collection
+    from socctl.detection.loader import load_rules
+
+    ruleset = load_rules(rules)
+    queries = _backend("events").convert(_collection(ruleset.rules))
+    by_order = [str(q) for q in queries]
+    return Conversion("sqlite", [q if q.endswith(";") else q + ";" for q in by_order])
+
+
+def committed_path(rules: Path, target: str) -> Path:
+    return rules / CONVERTED_DIR / f"{target}.json"
+
+
+def load_committed(rules: Path, target: str) -> tuple[Conversion, str]:
+    path = committed_path(rules, target)
+    if not path.exists():
+        raise ToolError(f"no committed {target} conversion", Location.of(path),
+                        hint="run ./dev (builds .venv-sigma1) then "
+                             "'socctl detect convert --refresh'")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Conversion(target, data["output"], data["skipped"], "committed"), data["digest"]
+
+
+def refresh_committed(rules: Path, python: Path, cache_dir: Path) -> list[Path]:
+    """Rewrite every committed Elasticsearch conversion from the live converter."""
+    digest = inputs_digest(rules)
+    written = []
+    for target in ES_TARGETS:
+        conv = convert_live(rules, target, python, cache_dir)
+        path = committed_path(rules, target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data: dict[str, Any] = {"target": target, "digest": digest, "output": conv.output,
+                                "skipped": conv.skipped}
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def convert(rules: Path, target: str, *, live: bool | None = None,
+            cache_dir: Path | None = None) -> Conversion:
+    if target not in TARGETS:
+        raise ToolError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
+    if target == "sqlite":
+        return convert_sqlite(rules)
+    python = sigma1_python()
+    cache = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")
+                              ) / "socctl" / "pysigma1"
+    if live or (live is None and python is not None):
+        if python is None:
+            raise ToolError("the pySigma 1.x environment is missing (.venv-sigma1)",
+                            hint="run ./dev test or set SOCCTL_SIGMA1_PYTHON")
+        return convert_live(rules, target, python, cache)
+    conv, digest = load_committed(rules, target)
+    if digest != inputs_digest(rules):
+        raise ToolError(f"the committed {target} conversion is stale (rules changed since)",
+                        Location.of(committed_path(rules, target)),
+                        hint="run 'socctl detect convert --refresh' with .venv-sigma1")
+    return conv
+
+
