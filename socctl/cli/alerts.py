@@ -69,7 +69,7 @@ def list_cmd(app: AppContext, status: tuple[str, ...], severity: str | None,
     statuses = [s for s in status if s != "open"]
     if "open" in status:
         statuses += ["new", "acknowledged", "assigned"]
-    alerts = _store(app, store).list(
+    alerts = _store(app, store).query(
         status=statuses, min_level=severity, rule=rule,
         since=time.time() - parse_duration(since) if since else None)
     _print_alerts(alerts)

@@ -75,9 +75,10 @@ def _plain(node: Any) -> Any:
 
 
 def _backend(table: str) -> Any:
-    from sigma.backends.sqlite import sqliteBackend
+    from sigma.backends import sqlite
 
-    return sqliteBackend(build_pipeline(), table=table, timestamp_field="ts",
+    backend_cls: Any = sqlite.sqliteBackend  # type: ignore[attr-defined]
+    return backend_cls(build_pipeline(), table=table, timestamp_field="ts",
                          timestamp_format="unix", event_id_field="id",
                          fulltext_field="message", collate_nocase=True)
 
@@ -218,7 +219,9 @@ def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float) -> float
 def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
         lookups: dict[str, tuple[str, ...]] | None = None) -> list[Hit]:
     """Evaluate ``compiled`` rules over ``scope``; return every hit."""
-    from sigma.backends.sqlite.runtime import execute_plan
+    from sigma.backends.sqlite import runtime
+
+    execute_plan: Any = runtime.execute_plan
 
     compiled = list(compiled)
     prepare_connection(conn)

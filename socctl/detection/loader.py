@@ -119,7 +119,7 @@ def _logsources() -> tuple[Any, ...]:
     return LOGSOURCES
 
 
-def _parse_sigma(data: dict[str, Any], path: Path) -> tuple[Any, list[Problem]]:
+def _parse_sigma(data: LineDict, path: Path) -> tuple[Any, list[Problem]]:
     """pySigma's own parsing; its errors keep the file and, where it says, the line."""
     from sigma.correlations import SigmaCorrelationRule
     from sigma.exceptions import SigmaError
@@ -134,7 +134,7 @@ def _parse_sigma(data: dict[str, Any], path: Path) -> tuple[Any, list[Problem]]:
         return None, [error(Location.of(path, _sigma_line(exc, data)), str(exc))]
     problems = [error(Location.of(path, _sigma_line(exc, data)), str(exc))
                 for exc in rule.errors]
-    if cls is SigmaRule and not problems:
+    if isinstance(rule, SigmaRule) and not problems:
         try:
             rule.detection.parsed_condition[0].parse()
         except SigmaError as exc:

@@ -150,6 +150,6 @@ class RuleSet:
 
     def by_id(self, rule_id: str) -> Rule:
         for rule in self.rules:
-            if rule.id == rule_id or rule.name == rule_id:
+            if rule_id in (rule.id, rule.name):
                 return rule
         raise KeyError(rule_id)

@@ -93,6 +93,7 @@ def build_pipeline() -> object:
         QueryExpressionPlaceholderTransformation,
     )
 
+    mapping: dict[str | None, str | list[str]] = dict(FIELD_COLUMNS.items())
     items: list[ProcessingItem] = []
     for ls in LOGSOURCES:
         if not ls.datasets:
@@ -111,6 +112,6 @@ def build_pipeline() -> object:
     ))
     items.append(ProcessingItem(
         identifier="socctl_ecs_to_columns",
-        transformation=FieldMappingTransformation(dict(FIELD_COLUMNS)),
+        transformation=FieldMappingTransformation(mapping),
     ))
     return ProcessingPipeline(name="socctl ECS to events table", priority=20, items=items)

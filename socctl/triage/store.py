@@ -91,7 +91,7 @@ class Alert:
         return {
             "id": self.id, "rule_id": self.rule_id, "rule_title": self.rule_title,
             "level": self.level, "tags": list(self.tags), "entity": self.entity,
-            **{k: v for k, v in self.entity.items()},
+            **self.entity,
             "first_seen": _iso(self.first_seen), "last_seen": _iso(self.last_seen),
             "count": self.count, "status": self.status, "assignee": self.assignee,
             "close_reason": self.close_reason, "created": _iso(self.created),
@@ -277,10 +277,11 @@ class AlertStore:
                      assignee=row[10], close_reason=row[11], created=row[12],
                      acknowledged=row[13], closed=row[14], sample_event_ids=samples)
 
-    def list(self, *, status: Sequence[str] = (), min_level: str | None = None,
+    def query(self, *, status: Sequence[str] = (), min_level: str | None = None,
              rule: str | None = None, since: float | None = None,
              limit: int = 1000) -> list[Alert]:
-        where, args = ["1"], []
+        where: list[str] = ["1"]
+        args: list[Any] = []
         if status:
             where.append(f"status IN ({','.join('?' for _ in status)})")
             args.extend(status)
