@@ -1,0 +1,164 @@
+"""socctl collect: check collector definitions, replay files, run sources, show counters."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from socctl.cli import render
+from socctl.cli.main import AppContext
+from socctl.errors import Severity
+
+
+@click.group("collect")
+def group() -> None:
+    """Log collection: syslog, files and SNMP traps -> ECS -> event store."""
+
+
+@group.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.pass_obj
+def check(app: AppContext, path: Path | None) -> None:
+    """Validate collectors/ and list EVERY problem with file:line and field."""
+    from socctl.collector.definition import build_collection
+    from socctl.collector.pipeline import collectors_folder
+
+    folder = path or collectors_folder(app.settings)
+    _, problems = build_collection(folder)
+    render.problems(problems, f"collectors {folder}")
+    if any(p.severity is Severity.ERROR for p in problems):
+        sys.exit(1)
+
+
+@group.command("replay")
+@click.option("--source", "source", required=True, help="Collector definition name.")
+@click.option("--sink", "sink", default=None, help="Override the sink (sqlite, elasticsearch).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_obj
+def replay(app: AppContext, source: str, sink: str | None, files: tuple[Path, ...]) -> None:
+    """One-shot ingest of existing log files through the collector SOURCE's pipeline."""
+    from socctl.collector.pipeline import replay_files
+
+    result = replay_files(app.settings, source, files, sink)
+    if render.is_json():
+        render.emit_json(result.to_dict())
+        return
+    render.console.print(f"read {result.read}, stored {result.stored}, dead letter "
+                         f"{result.dead_letter}, already stored {result.duplicates}")
+
+
+@group.command("dead-letter")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_obj
+def dead_letter(app: AppContext, limit: int) -> None:
+    """The newest dead-lettered lines with the reason."""
+    from socctl.collector.pipeline import store_path
+    from socctl.store.sqlite import SqliteStore
+
+    with SqliteStore(store_path(app.settings), readonly=True) as store:
+        items = [d.to_dict() for d in store.dead_letters(limit)]
+    if render.is_json():
+        render.emit_json(items)
+        return
+    render.table(f"{len(items)} dead letters", ["source", "origin", "reason", "raw"],
+                 ([d["source"], d["origin"], d["reason"], d["raw"][:80]] for d in items))
+
+
+def _status_table(status: dict[str, Any], previous: dict[str, int], interval: float
+                  ) -> Any:
+    from rich.table import Table
+
+    t = Table(title="socctl collect", header_style="bold")
+    for col in ("source", "listen", "received", "ev/s", "parsed", "dead letter", "shipped",
+                "dup", "udp drops", "conn", "tls fail"):
+        t.add_column(col)
+    sources = status["sources"]
+    assert isinstance(sources, dict)
+    for name, s in sources.items():
+        rate = (s["received"] - previous.get(name, s["received"])) / interval
+        previous[name] = s["received"]
+        t.add_row(name, str(s.get("listen") or ", ".join(s.get("files", []))),
+                  str(s["received"]), f"{rate:,.0f}", str(s["parsed"]), str(s["dead_letter"]),
+                  str(s["shipped"]), str(s["duplicates"]), str(s["udp_drops"]),
+                  str(s["connections"]), str(s["tls_failures"]))
+    spool = status["spool"]
+    sink = status["sink"]
+    assert isinstance(spool, dict) and isinstance(sink, dict)
+    health = "[green]healthy[/green]" if sink["healthy"] else f"[red]down[/red] {sink['detail']}"
+    t.caption = (f"spool {spool['pending_bytes']:,} / {spool['max_bytes']:,} bytes · "
+                 f"sink {sink['name']} {health} · stored {sink['stored']:,} · "
+                 f"retries {sink['retries']}")
+    return t
+
+
+@group.command("run")
+@click.option("--source", "sources", multiple=True, help="Run only these collectors.")
+@click.option("--duration", type=float, default=0.0,
+              help="Stop after this many seconds (default: until Ctrl-C / SIGTERM).")
+@click.option("--status/--no-status", default=None,
+              help="Live status table (default: when stdout is a terminal).")
+@click.pass_obj
+def run(app: AppContext, sources: tuple[str, ...], duration: float, status: bool | None
+        ) -> None:
+    """Run the collectors in the foreground: sources -> spool -> sink."""
+    import signal
+    import threading
+    import time
+
+    from socctl.collector.definition import load_collection
+    from socctl.collector.pipeline import collectors_folder
+    from socctl.collector.runtime import Runtime
+
+    runtime = Runtime(app.settings, load_collection(collectors_folder(app.settings)), sources)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.start()
+    render.err_console.print(f"collecting: {', '.join(runtime.status().sources)} "
+                             f"(pid {__import__('os').getpid()})", highlight=False)
+    deadline = time.monotonic() + duration if duration > 0 else None
+    live_on = render.console.is_terminal if status is None else status
+    previous: dict[str, int] = {}
+    try:
+        if live_on:
+            from rich.live import Live
+
+            with Live(console=render.console, refresh_per_second=1) as live:
+                while not stop.wait(1.0) and (deadline is None or time.monotonic() < deadline):
+                    live.update(_status_table(runtime.status().to_dict(), previous, 1.0))
+        else:
+            while not stop.wait(0.5) and (deadline is None or time.monotonic() < deadline):
+                pass
+    finally:
+        runtime.stop()
+    final = runtime.status(running=False).to_dict()
+    if render.is_json():
+        render.emit_json(final)
+
+
+@group.command("stats")
+@click.pass_obj
+def stats(app: AppContext) -> None:
+    """Per-source counters of the running (or last) collector, and the store's totals."""
+    from socctl.collector.definition import load_collection
+    from socctl.collector.pipeline import collectors_folder
+    from socctl.collector.runtime import read_stats
+
+    data = read_stats(app.settings, load_collection(collectors_folder(app.settings)))
+    if render.is_json():
+        render.emit_json(data)
+        return
+    cols = ["received", "parsed", "dead_letter", "spooled", "shipped", "duplicates",
+            "rejected", "udp_drops", "connections", "tls_failures", "framing_errors"]
+    render.table("collector " + ("running" if data.get("running") else "stopped"),
+                 ["source", *cols],
+                 ([name, *(s.get(c, 0) for c in cols)] for name, s in data["sources"].items()))
+    store = data.get("store")
+    if store:
+        render.console.print(f"store {store['path']}: {store['events']} events, "
+                             f"{store['dead_letter']} dead letters")
+    if data.get("note"):
+        render.console.print(data["note"])

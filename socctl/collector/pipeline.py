@@ -1,0 +1,220 @@
+"""The processing stage shared by every source: line -> ECS event -> row, or dead letter.
+
+:class:`Processor` applies one collector definition (dataset parser + options, program
+routes, static ECS fields, inventory and botnet enrichment, deterministic id).
+:func:`replay` runs whole files through it into a sink: ``socctl collect replay``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socctl.collector.definition import Collection, Collector
+from socctl.collector.ecs import Event, ParseError, event_id
+from socctl.collector.enrich import BotnetList, Enricher
+from socctl.collector.parse import DEFAULT_ROUTES, parse_event
+from socctl.collector.sinks import SINKS, Sink
+from socctl.collector.sinks.sqlite import SqliteSink
+from socctl.config import Settings
+from socctl.errors import ConfigError, ValidationFailed
+from socctl.store.sqlite import Row, to_row
+
+DeadLetterItem = tuple[str, float, str, str | None, str | None, str, bytes]
+"""(id, received, source, dataset, origin, reason, raw bytes)."""
+
+
+class Processor:
+    """Parse, map and enrich lines for one collector; never raises for a bad line."""
+
+    def __init__(self, collector: Collector, enricher: Enricher | None = None) -> None:
+        spec = collector.spec
+        self.name = collector.name
+        self.dataset = spec.parser.dataset
+        self.options = dict(spec.parser.options)
+        self.routes = {**DEFAULT_ROUTES, **spec.parser.routes}
+        self.static: list[tuple[list[str], Any]] = [
+            (key.split("."), value) for key, value in spec.ecs.fields.items()]
+        self.namespace = spec.ecs.namespace
+        self.enricher = enricher
+        self.max_line = spec.source.max_line
+
+    def event(self, line: str, received: float, eid: str, peer: str | None = None
+              ) -> tuple[float, Event]:
+        """Raises ParseError with the dead-letter reason."""
+        if len(line) > self.max_line:
+            raise ParseError(f"line too long ({len(line)} characters, limit {self.max_line})")
+        ts, ev = parse_event(self.dataset, line, received, self.options, self.routes)
+        ev["event"]["id"] = eid
+        for parts, value in self.static:
+            node = ev
+            for part in parts[:-1]:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = node[part] = {}
+                node = child
+            node.setdefault(parts[-1], value)
+        if self.enricher is not None:
+            self.enricher.apply(ev, peer)
+        return ts, ev
+
+    def row(self, line: str, received: float, eid: str, peer: str | None = None) -> Row:
+        ts, ev = self.event(line, received, eid, peer)
+        return to_row(eid, ts, received, ev)
+
+    def dead_letter(self, eid: str, received: float, origin: str | None, reason: str,
+                    raw: bytes) -> DeadLetterItem:
+        return (eid, received, self.name, self.dataset, origin, reason, raw)
+
+
+def decode(raw: bytes) -> str:
+    """Bytes -> str keeping invalid UTF-8 visible (surrogates), so it is dead-lettered."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+@dataclass
+class ReplayResult:
+    read: int = 0
+    stored: int = 0
+    dead_letter: int = 0
+    duplicates: int = 0
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"read": self.read, "stored": self.stored, "dead_letter": self.dead_letter,
+                "duplicates": self.duplicates, "files": self.files}
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    offset = 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            yield offset, raw
+            offset += len(raw)
+
+
+def file_event_id(origin: str, offset: int) -> str:
+    """Position-based id for file lines: re-reading a file never duplicates."""
+    return event_id("file", origin, offset)
+
+
+def replay(processor: Processor, files: Iterable[Path], sink: Sink, dead: SqliteSink,
+           batch: int = 2000) -> ReplayResult:
+    """Read files whole through the processor into the sink; dead letters to ``dead``."""
+    result = ReplayResult()
+    rows: list[Row] = []
+    letters: list[DeadLetterItem] = []
+
+    def flush() -> None:
+        if rows:
+            out = sink.write(rows)
+            result.stored += out.stored
+            result.duplicates += out.duplicates
+            for row, reason in out.rejected:
+                letters.append(processor.dead_letter(
+                    row[0], row[2], None, f"rejected by {sink.name}: {reason}",
+                    str(row[-1]).encode()))
+            rows.clear()
+        if letters:
+            assert dead.store is not None
+            dead.store.dead_letter(letters)
+            result.dead_letter += len(letters)
+            letters.clear()
+
+    for path in files:
+        origin = str(path.resolve())
+        result.files.append(origin)
+        received = time.time()
+        for offset, raw in _lines(path):
+            line = decode(raw).rstrip("\r\n")
+            if not line.strip():
+                continue
+            result.read += 1
+            eid = file_event_id(origin, offset)
+            try:
+                rows.append(processor.row(line, received, eid))
+            except ParseError as exc:
+                letters.append(processor.dead_letter(eid, received, origin, exc.reason,
+                                                     raw.rstrip(b"\r\n")))
+            if len(rows) + len(letters) >= batch:
+                flush()
+    flush()
+    return result
+
+
+# -- wiring from settings -------------------------------------------------------------------
+def collectors_folder(settings: Settings) -> Path:
+    return settings.project_root / "collectors"
+
+
+def state_path(settings: Settings, relative: str) -> Path:
+    path = Path(relative).expanduser()
+    return path if path.is_absolute() else settings.state_dir / path
+
+
+def store_path(settings: Settings, collection: Collection | None = None) -> Path:
+    """The embedded store: SOCCTL_EVENTS_DB, else collect.yaml's store.path in state_dir."""
+    env = os.environ.get("SOCCTL_EVENTS_DB")
+    if env:
+        return Path(env).expanduser().resolve()
+    relative = collection.settings.store.path if collection is not None else "events.db"
+    return state_path(settings, relative)
+
+
+def build_enricher(settings: Settings, collection: Collection) -> Enricher:
+    from socctl.inventory import load_inventory
+
+    conf = collection.settings.enrichment
+    inventory = None
+    if settings.inventory.is_dir():
+        inventory = load_inventory(settings.inventory, conf.inventory_profile)
+    botnet = None
+    if conf.botnet_list:
+        botnet, problems = BotnetList.load(collection.resolve(conf.botnet_list),
+                                           conf.botnet_provider)
+        if problems:
+            raise ValidationFailed("botnet list", problems)
+    return Enricher(inventory, botnet)
+
+
+def build_sink(settings: Settings, collection: Collection, name: str | None = None) -> Sink:
+    kind = name or collection.settings.sink
+    if kind == "sqlite":
+        return SqliteSink(store_path(settings, collection))
+    cls = SINKS.get(kind)
+    if cls is None:
+        raise ConfigError(f"unknown sink {kind!r} (valid: {', '.join(sorted(SINKS))})")
+    from socctl.collector.sinks.base import Sink as _Sink
+    factory: Any = getattr(cls, "from_settings", None)
+    if factory is None:
+        raise ConfigError(f"sink {kind!r} cannot be built from settings")
+    sink: _Sink = factory(collection.settings)
+    return sink
+
+
+def replay_files(settings: Settings, source: str, files: Iterable[Path],
+                 sink_name: str | None = None) -> ReplayResult:
+    """``socctl collect replay``: files through collector ``source`` into the sink."""
+    from socctl.collector.definition import load_collection
+    from socctl.errors import SocctlError
+
+    collection = load_collection(collectors_folder(settings))
+    collector = collection.get(source)
+    paths = list(files)
+    for path in paths:
+        if not path.is_file():
+            raise SocctlError("no such file", location=None, hint=str(path))
+    processor = Processor(collector, build_enricher(settings, collection))
+    sink = build_sink(settings, collection, sink_name)
+    dead = SqliteSink(store_path(settings, collection))
+    sink.build()
+    dead.build()
+    try:
+        return replay(processor, paths, sink, dead, collection.settings.spool.batch)
+    finally:
+        sink.close()
+        dead.close()

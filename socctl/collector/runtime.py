@@ -1,0 +1,283 @@
+"""``socctl collect run``: the sources, the spool and the shipper, in one process.
+
+Sources run in an asyncio loop on a thread of their own; each batch is parsed and
+appended to the durable spool before anything else happens to it. The shipper thread
+reads the spool, writes to the sink, stores dead letters, and only then acknowledges the
+spool position. If the sink fails the batch stays spooled and is retried with backoff.
+Counters are written to ``<state>/collect/stats.json`` every second for
+``socctl collect stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socctl.collector.definition import Collection
+from socctl.collector.pipeline import (
+    Processor,
+    build_enricher,
+    build_sink,
+    state_path,
+    store_path,
+)
+from socctl.collector.sinks import Sink, SinkUnavailable
+from socctl.collector.sinks.sqlite import SqliteSink
+from socctl.collector.sources import BUILDERS, Intake, Source, SourceStats
+from socctl.collector.spool import Spool
+from socctl.config import Settings
+from socctl.errors import ConfigError, SocctlError
+
+STATS_FILE = "stats.json"
+
+
+@dataclass
+class SinkState:
+    name: str
+    healthy: bool = True
+    detail: str = ""
+    failures: int = 0
+    retries: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    dead_letter_stored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Status:
+    started: float
+    sources: dict[str, dict[str, Any]]
+    spool: dict[str, Any]
+    sink: dict[str, Any]
+    running: bool = True
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"started": self.started, "updated": time.time(), "running": self.running,
+                "sources": self.sources, "spool": self.spool, "sink": self.sink,
+                "errors": self.errors}
+
+
+class Runtime:
+    """Start with :meth:`start`, stop with :meth:`stop`; :meth:`status` at any time."""
+
+    def __init__(self, settings: Settings, collection: Collection,
+                 names: Sequence[str] = (), sink: Sink | None = None) -> None:
+        self.settings = settings
+        self.collection = collection
+        chosen = list(names) or [n for n, c in collection.collectors.items()
+                                 if c.spec.enabled]
+        self.collectors = [collection.get(n) for n in chosen]
+        if not self.collectors:
+            raise ConfigError("no enabled collector to run",
+                              hint="enable one in collectors/sources or pass --source")
+        self.state = settings.state_dir / "collect"
+        conf = collection.settings
+        self.spool = Spool(state_path(settings, conf.spool.path), conf.spool.max_bytes,
+                           conf.spool.segment_bytes)
+        self.sink = sink or build_sink(settings, collection)
+        self.dead = SqliteSink(store_path(settings, collection))
+        self.sink_state = SinkState(self.sink.name)
+        self.stop_event = threading.Event()
+        self.stats: dict[str, SourceStats] = {}
+        self.sources: list[Source] = []
+        self.started = time.time()
+        self.errors: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._ship_thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        enricher = build_enricher(settings, collection)
+        for c in self.collectors:
+            stats = SourceStats()
+            self.stats[c.name] = stats
+            intake = Intake(Processor(c, enricher), self.spool, stats, self.stop_event)
+            self.sources.append(BUILDERS[c.spec.source.type](c, intake, self.state))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        self.dead.build()
+        self._loop_thread = threading.Thread(target=self._loop_main, name="collect-sources",
+                                             daemon=True)
+        self._loop_thread.start()
+        self._ready.wait(30)
+        if self._start_error is not None:
+            self.stop()
+            err = self._start_error
+            raise err if isinstance(err, SocctlError) else SocctlError(str(err))
+        self._ship_thread = threading.Thread(target=self._ship_main, name="collect-ship",
+                                             daemon=True)
+        self._ship_thread.start()
+
+    def _loop_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            try:
+                for source in self.sources:
+                    await source.start()
+            except BaseException as exc:
+                self._start_error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            while not self.stop_event.is_set():
+                for source in self.sources:
+                    source.poll_kernel()
+                await asyncio.sleep(0.5)
+            for source in self.sources:
+                try:
+                    await source.stop()
+                except Exception as exc:
+                    self.errors.append(f"{source.name}: stop failed: {exc}")
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    def _ship_main(self) -> None:
+        backoff = 0.2
+        last_stats = 0.0
+        built = False
+        while True:
+            stopping = self.stop_event.is_set()
+            now = time.monotonic()
+            if now - last_stats >= 1.0:
+                self.write_stats()
+                last_stats = now
+            if not built:
+                try:
+                    self.sink.build()
+                    built = True
+                except SinkUnavailable as exc:
+                    self._sink_down(str(exc))
+                    if stopping:
+                        return
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+            frames = self.spool.read(max_frames=8, wait=0.2)
+            if not frames:
+                if stopping:
+                    return
+                continue
+            try:
+                results = [self.sink.write(f.rows) for f in frames]
+            except SinkUnavailable as exc:
+                self.spool.rewind()
+                self._sink_down(str(exc))
+                if stopping and self.sink_state.failures > 3:
+                    return  # stop with the batch still spooled: shipped on the next start
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            self.sink_state.healthy = True
+            self.sink_state.detail = ""
+            dead: list[tuple[Any, ...]] = [d for f in frames for d in f.dead]
+            for f, result in zip(frames, results, strict=True):
+                for row, reason in result.rejected:
+                    dead.append((row[0], row[2], f.source, row[3], None,
+                                 f"rejected by {self.sink.name}: {reason}",
+                                 str(row[-1]).encode()))
+            try:
+                assert self.dead.store is not None
+                self.sink_state.dead_letter_stored += self.dead.store.dead_letter(dead)
+            except SocctlError as exc:
+                self.spool.rewind()
+                self._sink_down(f"dead-letter store: {exc}")
+                time.sleep(backoff)
+                continue
+            self.spool.ack(frames[-1].end)
+            for f, result in zip(frames, results, strict=True):
+                self.sink_state.stored += result.stored
+                self.sink_state.duplicates += result.duplicates
+                self.sink_state.rejected += len(result.rejected)
+                st = self.stats.get(f.source)
+                if st is not None:
+                    st.shipped += result.stored
+                    st.duplicates += result.duplicates
+                    st.rejected += len(result.rejected)
+
+    def _sink_down(self, detail: str) -> None:
+        self.sink_state.healthy = False
+        self.sink_state.detail = detail
+        self.sink_state.failures += 1
+        self.sink_state.retries += 1
+
+    def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop sources, ship what is spooled (up to ``drain_timeout``), close."""
+        self.stop_event.set()
+        if self._loop_thread is not None:
+            self._loop_thread.join(15)
+        if self._ship_thread is not None:
+            deadline = time.monotonic() + drain_timeout
+            while self._ship_thread.is_alive() and time.monotonic() < deadline:
+                self._ship_thread.join(0.2)
+        self.write_stats(running=False)
+        self.sink.close()
+        self.dead.close()
+        self.spool.close()
+
+    # -- status --------------------------------------------------------------------------
+    def status(self, running: bool = True) -> Status:
+        sources = {}
+        for source in self.sources:
+            data: dict[str, Any] = {"type": type(source).__name__, **source.describe(),
+                                    **source.stats.to_dict()}
+            sources[source.name] = data
+        return Status(self.started, sources, self.spool.depth(), self.sink_state.to_dict(),
+                      running, list(self.errors))
+
+    def write_stats(self, running: bool = True) -> None:
+        data = self.status(running).to_dict()
+        data["pid"] = os.getpid()
+        self.state.mkdir(parents=True, exist_ok=True)
+        tmp = self.state / (STATS_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, self.state / STATS_FILE)
+
+
+def read_stats(settings: Settings, collection: Collection) -> dict[str, Any]:
+    """Counters of the running (or last) collector plus what the store holds now."""
+    from socctl.store.sqlite import SqliteStore
+
+    path = settings.state_dir / "collect" / STATS_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {"sources": {}, "running": False}
+    if data.get("running") and data.get("pid") and not _alive(int(data["pid"])):
+        data["running"] = False
+        data["note"] = "the collector died without stopping (killed?)"
+    db = store_path(settings, collection)
+    if Path(db).exists():
+        with SqliteStore(db, readonly=True) as store:
+            data["store"] = {"path": str(db), "events": store.count(),
+                             "dead_letter": store.dead_letter_count()}
+    return data
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

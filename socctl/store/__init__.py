@@ -1,0 +1,1 @@
+"""Where events live: the embedded SQLite store (default) or Elasticsearch."""

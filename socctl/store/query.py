@@ -1,0 +1,269 @@
+"""The search language of ``socctl events search``, for both stores.
+
+``field:value`` terms (``*`` wildcards, quoted values), ranges ``field:[a TO b]`` and
+``field:>=400``, free words (searched in the raw line), combined with AND, OR, NOT and
+parentheses; juxtaposition means AND. Field names are ECS (``source.ip``,
+``event.outcome``). The query is parsed once into a small tree, compiled to SQL for the
+SQLite store and to query DSL for Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from socctl.errors import SocctlError
+
+ALIASES = {"@timestamp": "ts", "event.dataset": "dataset", "event.id": "id",
+           "event.ingested": "ingested", "log.original": "message"}
+MULTI = frozenset({"event_category", "event_type", "email_from", "email_to", "host_ip"})
+
+
+class QueryError(SocctlError):
+    """The search query does not parse."""
+
+
+@dataclass(frozen=True)
+class Term:
+    field: str | None
+    op: str  # = | < | <= | > | >= | range
+    value: str
+    upper: str | None = None
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class Bool:
+    op: str  # AND | OR
+    children: tuple[Node, ...]
+
+
+Node = Term | Not | Bool
+
+_TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|(?P<term>(?:[^\s()":]+:)?(?:"(?:[^"\\]|\\.)*"'
+                    r'|\[[^\]]*\]|[^\s()]+)))')
+
+
+def _tokens(text: str) -> list[str]:
+    out: list[str] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise QueryError(f"cannot parse query at column {pos + 1}: {text[pos:pos + 20]!r}")
+        out.append(m.group("paren") or m.group("term"))
+        pos = m.end()
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return out
+
+
+def parse_query(text: str) -> Node | None:
+    tokens = _tokens(text)
+    if not tokens:
+        return None
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def or_expr() -> Node:
+        parts = [and_expr()]
+        while peek() == "OR":
+            take()
+            parts.append(and_expr())
+        return parts[0] if len(parts) == 1 else Bool("OR", tuple(parts))
+
+    def and_expr() -> Node:
+        parts = [not_expr()]
+        while (tok := peek()) is not None and tok not in ("OR", ")"):
+            if tok == "AND":
+                take()
+            parts.append(not_expr())
+        return parts[0] if len(parts) == 1 else Bool("AND", tuple(parts))
+
+    def not_expr() -> Node:
+        if peek() == "NOT":
+            take()
+            return Not(not_expr())
+        return atom()
+
+    def atom() -> Node:
+        tok = peek()
+        if tok is None:
+            raise QueryError("query ends where a term was expected")
+        take()
+        if tok == "(":
+            node = or_expr()
+            if peek() != ")":
+                raise QueryError("missing ')' in query")
+            take()
+            return node
+        if tok in (")", "AND", "OR"):
+            raise QueryError(f"unexpected {tok!r} in query")
+        return _term(tok)
+
+    node = or_expr()
+    if pos != len(tokens):
+        raise QueryError(f"unexpected {tokens[pos]!r} in query")
+    return node
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _term(tok: str) -> Term:
+    if tok.startswith('"'):
+        return Term(None, "=", _unquote(tok))
+    field, sep, value = tok.partition(":")
+    if not sep:
+        return Term(None, "=", tok)
+    if not value:
+        raise QueryError(f"no value for field {field!r}")
+    if value.startswith("["):
+        m = re.fullmatch(r"\[\s*(\S+)\s+TO\s+(\S+)\s*\]", value)
+        if m is None:
+            raise QueryError(f"bad range {value!r} (use field:[low TO high], * for open)")
+        return Term(field, "range", _unquote(m.group(1)), _unquote(m.group(2)))
+    for op in (">=", "<=", ">", "<"):
+        if value.startswith(op):
+            return Term(field, op, _unquote(value[len(op):]))
+    return Term(field, "=", _unquote(value))
+
+
+# -- SQLite -----------------------------------------------------------------------------------
+def _sql_field(field: str) -> str:
+    from socctl.store.sqlite import COLUMN_NAMES, COLUMN_OF
+
+    name = ALIASES.get(field, field)
+    column = COLUMN_OF.get(name, name)
+    if column in COLUMN_NAMES or column in ("ts", "dataset", "id", "ingested"):
+        return column
+    if not re.fullmatch(r"[A-Za-z0-9_@.]+", field):
+        raise QueryError(f"bad field name {field!r}")
+    path = "$" + "".join(f'."{part}"' for part in field.split("."))
+    return f"json_extract(doc, '{path}')"
+
+
+def _value(field: str, value: str) -> Any:
+    from socctl.store.sqlite import INTEGER_COLUMNS
+
+    if field in ("ts", "ingested"):
+        return _time_value(value)
+    if field in INTEGER_COLUMNS or field.startswith("json_extract"):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value) if field.startswith("json_extract") else value
+            except ValueError:
+                return value
+    return value
+
+
+def _time_value(value: str) -> float:
+    from socctl.store.sqlite import iso_epoch
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return iso_epoch(value)
+    except ValueError:
+        raise QueryError(f"bad time {value!r} (epoch seconds or ISO-8601)") from None
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+
+
+def _sql(node: Node, params: list[Any]) -> str:
+    if isinstance(node, Bool):
+        return "(" + f" {node.op} ".join(_sql(c, params) for c in node.children) + ")"
+    if isinstance(node, Not):
+        return f"NOT ({_sql(node.child, params)})"
+    if node.field is None:
+        params.append("%" + _like(node.value) + "%")
+        return "message LIKE ? ESCAPE '\\'"
+    col = _sql_field(node.field)
+    if node.op == "range":
+        parts = []
+        if node.value != "*":
+            parts.append(f"{col} >= ?")
+            params.append(_value(col, node.value))
+        if node.upper is not None and node.upper != "*":
+            parts.append(f"{col} <= ?")
+            params.append(_value(col, node.upper))
+        return " AND ".join(parts) or "1"
+    if node.op != "=":
+        params.append(_value(col, node.value))
+        return f"{col} {node.op} ?"
+    if node.value == "*":
+        return f"{col} IS NOT NULL"
+    if col in MULTI:
+        params.append("%," + _like(node.value) + ",%")
+        return f"(',' || {col} || ',') LIKE ? ESCAPE '\\'"
+    if "*" in node.value:
+        params.append(_like(node.value))
+        return f"{col} LIKE ? ESCAPE '\\'"
+    params.append(_value(col, node.value))
+    return f"{col} = ?"
+
+
+def compile_sqlite(text: str) -> tuple[str, list[Any]]:
+    """Query text -> (WHERE clause, parameters); empty clause for an empty query."""
+    node = parse_query(text)
+    params: list[Any] = []
+    if node is None:
+        return "", params
+    return _sql(node, params), params
+
+
+# -- Elasticsearch ----------------------------------------------------------------------------
+def _es(node: Node) -> dict[str, Any]:
+    if isinstance(node, Bool):
+        key = "filter" if node.op == "AND" else "should"
+        body: dict[str, Any] = {key: [_es(c) for c in node.children]}
+        if node.op == "OR":
+            body["minimum_should_match"] = 1
+        return {"bool": body}
+    if isinstance(node, Not):
+        return {"bool": {"must_not": [_es(node.child)]}}
+    if node.field is None:
+        return {"match_phrase": {"log.original": node.value}}
+    field = {"ts": "@timestamp", "dataset": "event.dataset"}.get(node.field, node.field)
+    if node.op == "range":
+        rng: dict[str, str] = {}
+        if node.value != "*":
+            rng["gte"] = node.value
+        if node.upper is not None and node.upper != "*":
+            rng["lte"] = node.upper
+        return {"range": {field: rng}}
+    if node.op != "=":
+        op = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[node.op]
+        return {"range": {field: {op: node.value}}}
+    if node.value == "*":
+        return {"exists": {"field": field}}
+    if "*" in node.value:
+        return {"wildcard": {field: {"value": node.value}}}
+    return {"term": {field: node.value}}
+
+
+def compile_es(text: str) -> dict[str, Any]:
+    node = parse_query(text)
+    return {"match_all": {}} if node is None else _es(node)

@@ -1,0 +1,313 @@
+"""The embedded event store: one SQLite file in WAL mode.
+
+Table ``events``: a deterministic ``id`` (primary key, so a re-sent event is ignored),
+``ts`` (@timestamp, epoch seconds), ``ingested``, ``dataset``, the ECS fields rules and
+searches need as columns (dots -> underscores, multi-valued fields comma-joined), and
+``doc`` (the whole event as JSON). Table ``dead_letter`` holds what could not become an
+event: the raw bytes and the reason. Detections (socctl.triage) read ``events`` by SQL
+and may add their own tables to the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from socctl.collector.ecs import Event
+from socctl.errors import SocctlError
+
+COLUMNS: tuple[str, ...] = (
+    "event.kind", "event.category", "event.type", "event.outcome", "event.action",
+    "event.code", "source.ip", "source.port", "destination.ip", "destination.port",
+    "user.name", "url.original", "url.path", "url.query", "http.request.method",
+    "http.response.status_code", "user_agent.original", "host.name", "host.ip",
+    "observer.name", "observer.ip", "process.name", "log.level", "message",
+    "email.from.address", "email.to.address", "email.subject", "file.name",
+    "threat.indicator.ip", "threat.indicator.provider", "socctl.site", "socctl.tier",
+    "socctl.province",
+)
+"""ECS fields stored as columns, in order. ``message`` is log.original (the raw line)."""
+
+_RENAMED = {"email.from.address": "email_from", "email.to.address": "email_to"}
+COLUMN_NAMES: tuple[str, ...] = tuple(_RENAMED.get(c, c.replace(".", "_")) for c in COLUMNS)
+COLUMN_OF: dict[str, str] = dict(zip(COLUMNS, COLUMN_NAMES, strict=True))
+"""ECS field -> column (dots -> underscores; email addresses are email_from / email_to)."""
+INTEGER_COLUMNS = frozenset({"source_port", "destination_port", "http_response_status_code"})
+INDEXES: tuple[tuple[str, ...], ...] = (
+    ("ts",), ("dataset", "ts"), ("source_ip", "ts"), ("user_name", "ts"),
+    ("host_name", "ts"), ("event_action", "ts"), ("threat_indicator_ip",), ("ingested",),
+)
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, ts REAL NOT NULL, "
+    "ingested REAL NOT NULL, dataset TEXT NOT NULL, "
+    + ", ".join(f"{c} {'INTEGER' if c in INTEGER_COLUMNS else 'TEXT'}" for c in COLUMN_NAMES)
+    + ", doc TEXT NOT NULL)"
+)
+DEAD_LETTER_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS dead_letter (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "id TEXT UNIQUE NOT NULL, received REAL NOT NULL, source TEXT NOT NULL, "
+    "dataset TEXT, origin TEXT, reason TEXT NOT NULL, raw BLOB NOT NULL)"
+)
+INSERT_SQL = (f"INSERT OR IGNORE INTO events (id, ts, ingested, dataset, "
+              f"{', '.join(COLUMN_NAMES)}, doc) VALUES ({', '.join('?' * (len(COLUMNS) + 5))})")
+
+Row = tuple[Any, ...]
+
+
+class StoreError(SocctlError):
+    """The event store cannot be opened, written or queried."""
+
+
+def _column(ev: Event, dotted: str) -> Any:
+    node: Any = ev
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+        if node is None:
+            return None
+    if isinstance(node, list):
+        return ",".join(str(v) for v in node)
+    if isinstance(node, dict):
+        return json.dumps(node, separators=(",", ":"))
+    return node
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def to_row(event_id: str, ts: float, ingested: float, ev: Event) -> Row:
+    """The ``events`` row of one event: the hot path of ingestion, so no generic walking
+    for the most common fields."""
+    e = ev["event"]
+    src = ev.get("source")
+    dst = ev.get("destination")
+    user = ev.get("user")
+    url = ev.get("url")
+    http = ev.get("http")
+    host = ev.get("host")
+    obs = ev.get("observer")
+    proc = ev.get("process")
+    soc = ev.get("socctl")
+    cat = e.get("category")
+    typ = e.get("type")
+    email = ev.get("email")
+    threat = ev.get("threat")
+    req = http.get("request") if http else None
+    resp = http.get("response") if http else None
+    ua = ev.get("user_agent")
+    hip = host.get("ip") if host else None
+    return (
+        event_id, ts, ingested, e["dataset"],
+        e.get("kind"),
+        ",".join(cat) if cat else None,
+        ",".join(typ) if typ else None,
+        e.get("outcome"), e.get("action"), e.get("code"),
+        src.get("ip") if src else None, src.get("port") if src else None,
+        dst.get("ip") if dst else None, dst.get("port") if dst else None,
+        user.get("name") if user else None,
+        url.get("original") if url else None, url.get("path") if url else None,
+        url.get("query") if url else None,
+        req.get("method") if req else None,
+        resp.get("status_code") if resp else None,
+        ua.get("original") if ua else None,
+        host.get("name") if host else None,
+        ",".join(hip) if isinstance(hip, list) else hip,
+        obs.get("name") if obs else None, obs.get("ip") if obs else None,
+        proc.get("name") if proc else None,
+        ev["log"].get("level"), ev["log"].get("original"),
+        _column(email, "from.address") if email else None,
+        _column(email, "to.address") if email else None,
+        email.get("subject") if email else None,
+        _column(ev, "file.name"),
+        _column(threat, "indicator.ip") if threat else None,
+        _column(threat, "indicator.provider") if threat else None,
+        soc.get("site") if soc else None, soc.get("tier") if soc else None,
+        soc.get("province") if soc else None,
+        _dumps(ev),
+    )
+
+
+def iso_epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    seq: int
+    id: str
+    received: float
+    source: str
+    dataset: str | None
+    origin: str | None
+    reason: str
+    raw: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "id": self.id, "received": self.received,
+                "source": self.source, "dataset": self.dataset, "origin": self.origin,
+                "reason": self.reason, "raw": self.raw.decode("utf-8", "backslashreplace")}
+
+
+class SqliteStore:
+    """The embedded store. One writer (the collector), many readers (searches, rules)."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False, timeout: float = 30
+                 ) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"no event store at {self.path}",
+                                     hint="run 'socctl collect replay' or 'collect run' first")
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                          isolation_level=None, timeout=30,
+                                          check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # one user at a time, but not always the thread that opened it
+                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=timeout,
+                                          check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._create()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open event store {self.path}: {exc}") from exc
+
+    def _create(self) -> None:
+        with self.transaction():
+            self.db.execute(SCHEMA)
+            self.db.execute(DEAD_LETTER_SCHEMA)
+            for cols in INDEXES:
+                self.db.execute(f"CREATE INDEX IF NOT EXISTS events_{'_'.join(cols)} "
+                                f"ON events ({', '.join(cols)})")
+
+    def transaction(self) -> _Tx:
+        return _Tx(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+    def insert_rows(self, rows: Sequence[Row]) -> int:
+        """Store prepared rows in one transaction; returns how many were new."""
+        if not rows:
+            return 0
+        try:
+            with self.transaction():
+                before = self.db.total_changes
+                self.db.executemany(INSERT_SQL, rows)
+                return self.db.total_changes - before
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+
+    def insert(self, events: Iterable[Event]) -> int:
+        """Store events (each needs ``event.id`` and ``@timestamp``); returns newly stored.
+
+        INSERT OR IGNORE by id: storing the same event twice stores it once.
+        """
+        now = time.time()
+        rows = []
+        for ev in events:
+            ts = ev.get("@timestamp")
+            epoch = iso_epoch(ts) if isinstance(ts, str) else float(ts or now)
+            rows.append(to_row(ev["event"]["id"], epoch, now, ev))
+        return self.insert_rows(rows)
+
+    def dead_letter(self, items: Sequence[tuple[str, float, str, str | None, str | None, str,
+                                                bytes]]) -> int:
+        """(id, received, source, dataset, origin, reason, raw) -> newly stored count."""
+        if not items:
+            return 0
+        try:
+            with self.transaction():
+                before = self.db.total_changes
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO dead_letter (id, received, source, dataset, origin,"
+                    " reason, raw) VALUES (?, ?, ?, ?, ?, ?, ?)", items)
+                return self.db.total_changes - before
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write dead letters to {self.path}: {exc}") from exc
+
+    def prune(self, retention_days: float, now: float | None = None) -> int:
+        """Delete events older than the retention (by @timestamp); returns how many."""
+        cutoff = (now or time.time()) - retention_days * 86400
+        with self.transaction():
+            cur = self.db.execute("DELETE FROM events WHERE ts < ?", (cutoff,))
+            self.db.execute("DELETE FROM dead_letter WHERE received < ?", (cutoff,))
+            return cur.rowcount
+
+    # -- reading -------------------------------------------------------------------------
+    def count(self, where: str = "", params: Sequence[Any] = ()) -> int:
+        sql = "SELECT count(*) FROM events" + (f" WHERE {where}" if where else "")
+        return int(self.db.execute(sql, params).fetchone()[0])
+
+    def dead_letter_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM dead_letter").fetchone()[0])
+
+    def get(self, ids: Iterable[str]) -> list[Event]:
+        wanted = list(ids)
+        out: list[Event] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = f"SELECT doc FROM events WHERE id IN ({', '.join('?' * len(chunk))})"
+            out += [json.loads(doc) for (doc,) in self.db.execute(sql, chunk)]
+        return out
+
+    def search(self, query: str = "", *, since: float | None = None, until: float | None = None,
+               limit: int = 100, newest_first: bool = True) -> list[Event]:
+        """Events matching a query (see :mod:`socctl.store.query`), newest first."""
+        from socctl.store.query import compile_sqlite
+
+        where, params = compile_sqlite(query)
+        clauses = [where] if where else []
+        if since is not None:
+            clauses.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("ts < ?")
+            params.append(until)
+        sql = "SELECT doc FROM events"
+        if clauses:
+            sql += " WHERE " + " AND ".join(f"({c})" for c in clauses)
+        sql += f" ORDER BY ts {'DESC' if newest_first else 'ASC'}, id LIMIT ?"
+        params.append(limit)
+        try:
+            return [json.loads(doc) for (doc,) in self.db.execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise StoreError(f"search failed on {self.path}: {exc}") from exc
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self.db.execute("SELECT seq, id, received, source, dataset, origin, reason, raw "
+                               "FROM dead_letter ORDER BY seq DESC LIMIT ?", (limit,))
+        return [DeadLetter(*row) for row in rows]
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")

@@ -1,0 +1,285 @@
+"""Parsers: real-format lines of every dataset become the ECS events detections rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from socctl.collector.ecs import ParseError, get
+from socctl.collector.parse import DATASETS, parse_line
+from socctl.collector.parsers.postgresql import compile_prefix
+from tests.conftest import FIXTURES
+
+VALID = FIXTURES / "collector" / "valid"
+RECEIVED = 1795340000.0  # 2026-11-22T09:33:20Z
+
+
+def lines(name: str) -> list[str]:
+    return [line for line in (VALID / name).read_text(encoding="utf-8").splitlines() if line]
+
+
+def parsed(dataset: str, name: str) -> list[dict[str, Any]]:
+    return [parse_line(dataset, line, received=RECEIVED) for line in lines(name)]
+
+
+def fields(ev: dict[str, Any], *names: str) -> tuple[Any, ...]:
+    return tuple(get(ev, n) for n in names)
+
+
+def test_contract_dataset_names() -> None:
+    assert set(DATASETS) == {"sshd", "nginx.access", "apache.access", "netfilter",
+                             "postgresql", "frr", "cisco_ios", "snmp.trap", "postfix",
+                             "clamav", "syslog"}
+
+
+def test_sshd_E_file_real_capture() -> None:
+    """Lines written by a real OpenSSH 9.2 ``sshd -E`` (no header, CRLF endings)."""
+    evs = parsed("sshd", "sshd-E.log")
+    logins = [e for e in evs if get(e, "event.action") in ("ssh_login", "invalid_user")]
+    assert [fields(e, "event.action", "event.outcome", "user.name", "source.ip")
+            for e in logins] == [
+        ("invalid_user", "failure", "nosuchuser", "127.0.0.1"),
+        ("ssh_login", "failure", "nosuchuser", "127.0.0.1"),
+        ("ssh_login", "failure", "root", "127.0.0.1"),
+    ]
+    assert all(e["@timestamp"] == "2026-11-22T09:33:20.000Z" for e in evs)  # no stamp: received
+    assert all(not e["log"]["original"].endswith("\r") for e in evs)
+    assert get(logins[1], "ssh.invalid_user") is True and get(logins[1], "ssh.method") == "password"
+
+
+def test_auth_log_via_syslog_routing() -> None:
+    evs = parsed("syslog", "auth.log")
+    assert {get(e, "event.dataset") for e in evs} == {"sshd", "syslog"}
+    by_action = [(get(e, "event.action"), get(e, "event.outcome"), get(e, "user.name"),
+                  get(e, "source.ip"), get(e, "source.port")) for e in evs]
+    assert ("ssh_login", "success", "root", "198.18.0.1", 4242) in by_action
+    assert ("ssh_login", "failure", "root", "198.51.100.66", 40022) in by_action
+    assert ("ssh_auth_limit", "failure", "root", "198.51.100.66", 40022) in by_action
+    assert ("invalid_user", "failure", "admin", "203.0.113.5", 52514) in by_action
+    accepted = next(e for e in evs if get(e, "event.action") == "ssh_login"
+                    and get(e, "event.outcome") == "success")
+    assert accepted["event"]["category"] == ["authentication"]
+    assert accepted["event"]["type"] == ["start"]
+    assert fields(accepted, "host.name", "process.name", "process.pid") == (
+        "dc-primary-log1", "sshd", 910)
+    assert accepted["@timestamp"] == "2026-11-22T07:42:00.000Z"
+    sudo = evs[-1]
+    assert get(sudo, "event.dataset") == "syslog" and get(sudo, "process.name") == "sudo"
+
+
+def test_nginx_real_capture() -> None:
+    evs = parsed("nginx.access", "nginx-access.log")
+    first, second, third = evs
+    assert fields(first, "http.request.method", "url.path", "url.query",
+                  "http.response.status_code", "source.ip", "event.outcome") == (
+        "GET", "/portal/login.php", "id=1%27%20OR%201=1--", 200, "127.0.0.1", "success")
+    assert get(second, "user_agent.original").startswith("sqlmap/1.7.2")
+    assert get(second, "http.request.referrer") == 'http://evil/"x'  # nginx \x22 unescaped
+    assert get(second, "event.outcome") == "failure"
+    assert get(third, "user.name") == "bob" and get(third, "http.request.method") == "POST"
+    assert first["event"]["category"] == ["web"] and first["event"]["type"] == ["access"]
+
+
+def test_apache_vhost_combined_and_junk_request() -> None:
+    vhost, login, junk = parsed("apache.access", "apache-access.log")
+    assert get(vhost, "destination.domain") == "portal.vss.gov.vn"
+    assert vhost["@timestamp"] == "2026-11-22T07:43:17.000Z"  # +0700 converted to UTC
+    assert get(vhost, "url.query") == "page=../../../../etc/passwd"
+    assert get(login, "user_agent.original").endswith('"quoted"')
+    assert get(login, "http.response.body.bytes") is None
+    assert get(junk, "http.response.status_code") == 400 and get(junk, "url.original") is None
+
+
+def test_netfilter() -> None:
+    drop, accept, ufw = parsed("netfilter", "netfilter.log")
+    assert fields(drop, "source.ip", "source.port", "destination.ip", "destination.port",
+                  "network.transport", "event.outcome") == (
+        "203.0.113.5", 51234, "198.19.128.10", 22, "tcp", "failure")
+    assert drop["event"]["type"] == ["connection", "denied"]
+    assert get(drop, "observer.ingress.interface.name") == "wan0"
+    assert accept["event"]["type"] == ["connection", "allowed"]
+    assert get(ufw, "labels.netfilter_prefix") == "[UFW BLOCK]"
+    assert get(ufw, "event.action") == "drop"
+
+
+def test_postgresql_default_prefix() -> None:
+    evs = parsed("postgresql", "postgresql.log")
+    actions = [get(e, "event.action") for e in evs]
+    assert actions == ["connection_received", "login_failed", None, "login", "syntax_error",
+                       "failed_statement", "disconnection", None, "login_failed"]
+    failed = evs[1]
+    assert fields(failed, "user.name", "event.outcome", "log.level") == (
+        "app", "failure", "fatal")
+    assert "authentication" in failed["event"]["category"]
+    assert failed["@timestamp"] == "2026-11-22T07:43:17.130Z"
+    assert get(evs[0], "source.ip") == "198.19.128.20"
+    assert get(evs[5], "postgresql.log.query").startswith("SELECT * FROM claims")
+    assert fields(evs[8], "source.ip", "user.name") == ("203.0.113.9", "mallory")
+
+
+@pytest.mark.parametrize(("prefix", "line", "expect"), [
+    ("%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+     "2026-11-22 07:43:17 +07 [99]: [3-1] user=app,db=bhxh,app=psql,client=203.0.113.9 "
+     'FATAL:  password authentication failed for user "app"',
+     ("2026-11-22T00:43:17.000Z", "203.0.113.9", "login_failed")),
+    ("%m %r %e ",
+     '2026-11-22 07:43:17.250 UTC 198.19.128.20(51000) 42601 ERROR:  syntax error at or '
+     'near "\'"',
+     ("2026-11-22T07:43:17.250Z", "198.19.128.20", "syntax_error")),
+    ("%n|%c|%-10u|", "1795340000.5|5f1a.2b|app       |LOG:  statement: select 1",
+     ("2026-11-22T09:33:20.500Z", None, "statement")),
+])
+def test_postgresql_custom_prefix(prefix: str, line: str, expect: tuple[str, ...]) -> None:
+    ev = parse_line("postgresql", line, options={"log_line_prefix": prefix})
+    assert (ev["@timestamp"], get(ev, "source.ip"), get(ev, "event.action")) == expect
+
+
+def test_postgresql_wrong_prefix_is_a_dead_letter_reason() -> None:
+    with pytest.raises(ParseError, match="log_line_prefix"):
+        parse_line("postgresql", "[4242] app@bhxh LOG:  connection authorized: user=app",
+                   options={"log_line_prefix": "%m [%p] %q%u@%d "})
+    with pytest.raises(ValueError, match="unknown escape"):
+        compile_prefix("%Z ")
+
+
+def test_frr_syslog_and_file() -> None:
+    down, up, zebra, bgp = parsed("syslog", "frr.log")
+    assert fields(down, "event.dataset", "event.action", "event.outcome", "frr.neighbor",
+                  "frr.interface", "frr.state", "event.code") == (
+        "frr", "ospf_adjacency_change", "failure", "198.19.255.101", "wan1", "Deleted",
+        "AZ6WF-7E8WC")
+    assert get(up, "event.outcome") == "success"
+    assert get(zebra, "event.dataset") == "frr" and get(zebra, "event.action") is None
+    assert fields(bgp, "event.action", "frr.state") == ("bgp_adjacency_change", "Down")
+    own = parse_line("frr", "2026/11/22 07:43:17 OSPF: [AZ6WF-7E8WC] AdjChg: Nbr 198.19.2.1"
+                     "(198.19.255.1) on wan1: Full -> Deleted (InactivityTimer)")
+    assert own["@timestamp"] == "2026-11-22T07:43:17.000Z"
+    assert get(own, "process.name") == "ospfd"
+
+
+def test_cisco_ios() -> None:
+    evs = parsed("cisco_ios", "cisco.log")
+    assert [get(e, "event.code") for e in evs] == [
+        "SEC_LOGIN-4-LOGIN_FAILED", "SEC_LOGIN-5-LOGIN_SUCCESS", "SYS-5-CONFIG_I",
+        "LINK-3-UPDOWN", "SEC-6-IPACCESSLOGP", "OSPF-5-ADJCHG"]
+    failed, ok, config, link, acl, ospf = evs
+    assert fields(failed, "event.action", "event.outcome", "user.name", "source.ip",
+                  "host.name", "log.level") == (
+        "login", "failure", "admin", "203.0.113.5", "p01d01-rtr1", "warning")
+    assert failed["@timestamp"] == "2026-11-22T07:43:17.000Z"
+    assert get(ok, "event.outcome") == "success"
+    assert fields(config, "event.action", "user.name") == ("configuration_change", "netops")
+    assert get(link, "event.action") == "interface_down"
+    assert fields(acl, "source.ip", "destination.port", "event.outcome") == (
+        "203.0.113.5", 23, "failure")
+    assert get(ospf, "event.outcome") == "failure"
+    # the same lines arriving on a generic syslog source are routed to cisco_ios
+    assert all(get(parse_line("syslog", line), "event.dataset") == "cisco_ios"
+               for line in lines("cisco.log"))
+
+
+def test_mail_postfix_and_clamav_milter() -> None:
+    evs = parsed("syslog", "mail.log")
+    by = {get(e, "event.action"): e for e in evs}
+    header = by["header_warning"]
+    assert fields(header, "event.dataset", "email.subject", "email.from.address",
+                  "email.to.address", "source.ip", "email.local_id") == (
+        "postfix", "=?UTF-8?B?SMOzYSDEkcahbg==?= Invoice overdue", ["billing@evil.example"],
+        ["ketoan@vss.gov.vn"], "203.0.113.20", "4F2A81C0123")
+    virus = [e for e in evs if get(e, "event.action") == "virus_found"]
+    assert len(virus) == 2
+    milter = virus[0]
+    assert fields(milter, "event.dataset", "rule.name", "email.subject", "email.to.address") == (
+        "clamav", "Win.Test.EICAR_HDB-1", "Invoice overdue", ["ketoan@vss.gov.vn"])
+    assert "malware" in milter["event"]["category"]
+    assert get(by["reject"], "event.outcome") == "failure"
+    assert get(by["reject"], "source.ip") == "198.51.100.66"
+    assert fields(by["sasl_login"], "user.name", "event.outcome") == ("ketoan", "failure")
+    assert get(by["delivery_sent"], "email.to.address") == ["ketoan@vss.gov.vn"]
+    assert get(by["connect"], "source.ip") == "203.0.113.20"
+
+
+def test_clamd_log_file() -> None:
+    found, selfcheck = parsed("clamav", "clamav.log")
+    assert fields(found, "rule.name", "file.name", "@timestamp") == (
+        "Win.Trojan.Agent-123", "invoice.pdf.exe", "2026-11-22T07:43:17.000Z")
+    assert get(selfcheck, "event.action") is None
+
+
+def test_snmp_trap_lines() -> None:
+    link, auth = parsed("snmp.trap", "snmp-trap.log")
+    assert fields(link, "event.action", "source.ip", "snmp.if_index", "event.outcome") == (
+        "link_down", "198.18.0.5", "2", "failure")
+    assert fields(auth, "event.action", "user.name", "event.category") == (
+        "authentication_failure", "socctl", ["authentication"])
+    with pytest.raises(ParseError, match="not JSON"):
+        parse_line("snmp.trap", "linkDown from somewhere")
+
+
+def test_rfc5424() -> None:
+    ospf, ssh, app = parsed("syslog", "rfc5424.log")
+    assert ospf["@timestamp"] == "2026-11-22T00:43:17.123Z"
+    assert fields(ospf, "event.dataset", "host.name", "process.pid", "log.syslog.priority",
+                  "log.syslog.facility.code", "log.level") == (
+        "frr", "p01-rtr1", 812, 34, 4, "critical")
+    assert get(ssh, "log.syslog.structured_data") == '[origin ip="198.18.0.3"]'
+    assert get(ssh, "event.action") == "ssh_login"
+    assert fields(app, "log.syslog.msgid", "message") == (
+        "ID47", "BOM and unicode: Bảo hiểm xã hội")
+
+
+@pytest.mark.parametrize(("dataset", "line", "reason"), [
+    ("nginx.access", "this is not an access log line", "combined-format"),
+    ("sshd", "Failed password for root\x00 from 1.2.3.4", "NUL byte"),
+    ("syslog", "no header at all", "no syslog header"),
+    ("syslog", "bad \udcff utf8", "invalid UTF-8"),
+    ("sshd", "x" * 70000, "too long"),
+    ("netfilter", "Nov 22 07:43:17 h kernel: something else", "not a netfilter"),
+    ("cisco_ios", "<189>1: no mnemonic here", "no Cisco"),
+    ("sshd", "   ", "empty"),
+])
+def test_unparseable_lines_raise_a_reason(dataset: str, line: str, reason: str) -> None:
+    with pytest.raises(ParseError, match=reason):
+        parse_line(dataset, line)
+
+
+def test_routed_line_that_its_parser_rejects_stays_a_generic_event() -> None:
+    ev = parse_line("syslog", "Nov 22 07:43:17 web1 nginx: not combined at all")
+    assert get(ev, "event.dataset") == "syslog"
+    assert "combined" in get(ev, "error.message")
+
+
+def test_year_is_inferred_for_bsd_timestamps() -> None:
+    jan_2 = 1798848000.0  # 2027-01-02T00:00:00Z
+    ev = parse_line("syslog", "Dec 31 23:59:59 h sshd[1]: x", received=jan_2)
+    assert ev["@timestamp"] == "2026-12-31T23:59:59.000Z"
+
+
+def _all_fixture_lines() -> list[tuple[str, str]]:
+    datasets: dict[str, str] = {
+        "sshd-E.log": "sshd", "auth.log": "syslog", "nginx-access.log": "nginx.access",
+        "apache-access.log": "apache.access", "netfilter.log": "netfilter",
+        "postgresql.log": "postgresql", "frr.log": "syslog", "cisco.log": "cisco_ios",
+        "mail.log": "syslog", "clamav.log": "clamav", "snmp-trap.log": "snmp.trap",
+        "rfc5424.log": "syslog"}
+    assert sorted(datasets) == sorted(p.name for p in VALID.glob("*.log"))
+    return [(ds, line) for name, ds in datasets.items() for line in lines(name)]
+
+
+@pytest.mark.parametrize(("dataset", "line"), _all_fixture_lines())
+def test_every_event_has_the_ecs_basics(dataset: str, line: str) -> None:
+    ev = parse_line(dataset, line, received=RECEIVED)
+    check: Callable[[str], Any] = lambda name: get(ev, name)  # noqa: E731
+    assert check("ecs.version") and check("event.kind") == "event"
+    assert check("event.dataset") in DATASETS and check("event.module")
+    assert check("log.original") == line.rstrip("\r\n")
+    assert isinstance(ev["@timestamp"], str) and ev["@timestamp"].endswith("Z")
+    for multi in ("event.category", "event.type"):
+        assert check(multi) is None or isinstance(check(multi), list)
+
+
+def test_fixture_folder_exists() -> None:
+    assert isinstance(VALID, Path) and VALID.is_dir()

@@ -1,0 +1,146 @@
+"""The embedded SQLite store: contract columns, idempotent inserts, search, retention."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from socctl.collector.parse import parse_line
+from socctl.store.query import QueryError, compile_es, compile_sqlite
+from socctl.store.sqlite import COLUMN_NAMES, SqliteStore, StoreError
+from tests.unit.test_collector_parse import VALID
+
+CONTRACT_COLUMNS = [
+    "id", "ts", "ingested", "dataset", "event_kind", "event_category", "event_type",
+    "event_outcome", "event_action", "event_code", "source_ip", "source_port", "destination_ip",
+    "destination_port", "user_name", "url_original", "url_path", "url_query",
+    "http_request_method", "http_response_status_code", "user_agent_original", "host_name",
+    "host_ip", "observer_name", "observer_ip", "process_name", "log_level", "message",
+    "email_from", "email_to", "email_subject", "file_name", "threat_indicator_ip",
+    "threat_indicator_provider", "socctl_site", "socctl_tier", "socctl_province", "doc",
+]
+
+
+def events(dataset: str, name: str) -> list[dict[str, object]]:
+    out = []
+    for n, line in enumerate((VALID / name).read_text(encoding="utf-8").splitlines()):
+        ev = parse_line(dataset, line, received=1795340000.0)
+        ev["event"]["id"] = f"{name}-{n}"  # type: ignore[index]
+        out.append(ev)
+    return out
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    db = SqliteStore(tmp_path / "events.db")
+    db.insert(events("syslog", "auth.log") + events("nginx.access", "nginx-access.log")
+              + events("syslog", "mail.log") + events("postgresql", "postgresql.log"))
+    return db
+
+
+def test_schema_is_the_contract(store: SqliteStore) -> None:
+    cols = [row[1] for row in store.db.execute("PRAGMA table_info(events)")]
+    assert cols == CONTRACT_COLUMNS
+    assert set(COLUMN_NAMES) < set(cols)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    indexes = {row[1] for row in store.db.execute("PRAGMA index_list(events)")}
+    assert {"events_ts", "events_source_ip_ts", "events_dataset_ts"} <= indexes
+
+
+def test_insert_is_idempotent_by_id(store: SqliteStore) -> None:
+    total = store.count()
+    assert total == 11 + 3 + 10 + 9
+    again = events("syslog", "auth.log")
+    assert store.insert(again) == 0
+    assert store.count() == total
+
+
+def test_columns_hold_the_ecs_values(store: SqliteStore) -> None:
+    row = store.db.execute(
+        "SELECT event_category, event_type, event_outcome, user_name, source_ip, source_port,"
+        " host_name, message, ts FROM events WHERE id = 'auth.log-6'").fetchone()
+    assert row[:7] == ("authentication", "start", "success", "root", "198.18.0.1", 4242,
+                       "dc-primary-log1")
+    assert row[7].startswith("Nov 22 07:42:00 dc-primary-log1 sshd[910]: Accepted publickey")
+    assert row[8] == 1795333320.0
+    mail = store.db.execute("SELECT email_from, email_to, email_subject FROM events WHERE "
+                            "event_action = 'header_warning'").fetchone()
+    assert mail == ("billing@evil.example", "ketoan@vss.gov.vn",
+                    "=?UTF-8?B?SMOzYSDEkcahbg==?= Invoice overdue")
+    doc = store.get(["auth.log-6"])[0]
+    assert doc["user"]["name"] == "root" and doc["event"]["id"] == "auth.log-6"
+
+
+@pytest.mark.parametrize(("query", "count"), [
+    ("event.outcome:failure", 10),
+    ("event.dataset:sshd AND event.outcome:failure", 4),
+    ("event.action:ssh_login AND NOT user.name:root", 1),
+    ("source.ip:198.51.100.66 OR source.ip:203.0.113.5", 6),
+    ("(event.action:ssh_login OR event.action:login) AND event.outcome:success", 2),
+    ("event.category:authentication", 9),
+    ("http.response.status_code:[400 TO 499]", 1),
+    ("http.response.status_code:>=200", 3),
+    ("user_agent.original:sqlmap*", 1),
+    ('"Invoice overdue"', 2),
+    ("email.to.address:ketoan@vss.gov.vn", 3),
+    ("postgresql.log.database:bhxh", 6),
+    ("ssh.method:publickey", 1),
+    ("threat.indicator.ip:*", 0),
+])
+def test_search(store: SqliteStore, query: str, count: int) -> None:
+    assert len(store.search(query, limit=1000)) == count, compile_sqlite(query)
+
+
+def test_search_since_limit_and_order(store: SqliteStore) -> None:
+    found = store.search("", since=1795333320.0, limit=3)
+    assert len(found) == 3
+    stamps = [e["@timestamp"] for e in found]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+@pytest.mark.parametrize("bad", ["a:", "(x", "x)", "AND", "f:[1 2]", "NOT"])
+def test_bad_queries_are_errors(bad: str) -> None:
+    with pytest.raises(QueryError):
+        compile_sqlite(bad)
+
+
+def test_es_query_translation() -> None:
+    assert compile_es("event.outcome:failure AND NOT user.name:root") == {"bool": {"filter": [
+        {"term": {"event.outcome": "failure"}},
+        {"bool": {"must_not": [{"term": {"user.name": "root"}}]}}]}}
+    assert compile_es("http.response.status_code:[400 TO *]") == {
+        "range": {"http.response.status_code": {"gte": "400"}}}
+
+
+def test_retention_prunes_by_event_time(store: SqliteStore) -> None:
+    total = store.count()
+    now = 1795333320.0 + 90 * 86400 + 30  # 90 days after the auth.log accept line
+    removed = store.prune(90, now=now)
+    assert 0 < removed < total and store.count() == total - removed
+    assert store.count("ts < ?", (now - 90 * 86400,)) == 0
+
+
+def test_dead_letter_keeps_raw_bytes(tmp_path: Path) -> None:
+    db = SqliteStore(tmp_path / "e.db")
+    raw = b"bad \xff\xfe utf8 \x00 nul"
+    assert db.dead_letter([("d1", time.time(), "sshd", "sshd", "/x", "invalid UTF-8", raw)]) == 1
+    assert db.dead_letter([("d1", time.time(), "sshd", "sshd", "/x", "invalid UTF-8", raw)]) == 0
+    (item,) = db.dead_letters()
+    assert item.raw == raw and item.reason == "invalid UTF-8"
+
+
+def test_readonly_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no event store"):
+        SqliteStore(tmp_path / "missing.db", readonly=True)
+
+
+def test_other_modules_can_add_tables(store: SqliteStore) -> None:
+    """Detections (#7) keep their tables in the same file; the store must not mind."""
+    store.db.execute("CREATE TABLE alerts (id TEXT PRIMARY KEY)")
+    again = SqliteStore(store.path)
+    assert again.count() == store.count()
+    with pytest.raises(sqlite3.OperationalError):
+        again.db.execute("CREATE TABLE events (x)")
