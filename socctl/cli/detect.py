@@ -18,15 +18,16 @@ def rules_dir(app: AppContext, path: Path | None) -> Path:
 
 
 def store_path(app: AppContext, path: Path | None) -> Path:
-    from socctl.detection.runner import default_store
+    """The collector's store (SOCCTL_EVENTS_DB, else collect.yaml's store.path)."""
+    from socctl.collector.pipeline import store_path as collector_store
 
-    return path or default_store(app.settings.state_dir)
+    return path or collector_store(app.settings)
 
 
 rules_option = click.option("--rules", "rules", type=click.Path(path_type=Path),
                             help="Rule file or folder (default: detections/).")
 store_option = click.option("--store", "store", type=click.Path(path_type=Path),
-                            help="Event store file (default: <state_dir>/store/events.db).")
+                            help="Event store file (default: the collector's store).")
 
 
 @click.group("detect")

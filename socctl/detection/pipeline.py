@@ -15,31 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: ECS field -> column of ``events`` (the contract's table definition).
-FIELD_COLUMNS: dict[str, str] = {
-    "@timestamp": "ts",
-    "event.ingested": "ingested",
-    "event.dataset": "dataset",
-    "message": "message",
-    "log.original": "message",
-    **{
-        name: name.replace(".", "_")
-        for name in (
-            "event.kind", "event.category", "event.type", "event.outcome", "event.action",
-            "event.code", "source.ip", "source.port", "destination.ip", "destination.port",
-            "user.name", "url.original", "url.path", "url.query", "http.request.method",
-            "http.response.status_code", "user_agent.original", "host.name", "host.ip",
-            "observer.name", "observer.ip", "process.name", "log.level", "email.from",
-            "email.to", "email.subject", "file.name", "threat.indicator.ip",
-            "threat.indicator.provider", "socctl.site", "socctl.tier", "socctl.province",
-        )
-    },
-}
 
-#: Columns holding numbers; everything else is text and compared case-insensitively.
-NUMERIC_COLUMNS = frozenset(
-    {"ts", "ingested", "source_port", "destination_port", "http_response_status_code"}
-)
+def _field_columns() -> dict[str, str]:
+    from socctl.store.sqlite import COLUMN_OF
+
+    columns = {"@timestamp": "ts", "event.ingested": "ingested", "event.dataset": "dataset",
+               "log.original": "message", **COLUMN_OF}
+    # Rules may name e-mail addresses the short ECS way too.
+    columns["email.from"] = COLUMN_OF["email.from.address"]
+    columns["email.to"] = COLUMN_OF["email.to.address"]
+    return columns
+
+
+#: ECS field -> column of ``events`` (socctl.store.sqlite owns the schema).
+FIELD_COLUMNS: dict[str, str] = _field_columns()
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,11 +90,6 @@ class Detector:
                          record, checkpoint)
 
 
-def default_store(state_dir: Path) -> Path:
-    """Where the collector's store lives unless --store says otherwise."""
-    return state_dir / "store" / "events.db"
-
-
 def parse_time(text: str) -> float:
     """Epoch seconds or ISO 8601 (naive means UTC)."""
     import datetime as dt

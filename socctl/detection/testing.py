@@ -8,71 +8,90 @@ the ``fields`` written next to each line are then checked against what the parse
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from socctl.detection.engine import Compiled, Scope, compile_rules, run
 from socctl.detection.model import Rule, RuleSet, Scenario
-from socctl.detection.pipeline import FIELD_COLUMNS, NUMERIC_COLUMNS
+from socctl.detection.pipeline import FIELD_COLUMNS
 
-#: The contract's ``events`` table (issue #6 owns it; this copy is used only when
-#: socctl.store is not installed, so the rule tests run on either branch).
-CONTRACT_DDL = (
-    "CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, ts REAL, ingested REAL, "
-    "dataset TEXT COLLATE NOCASE, "
-    + ", ".join(f"{c} {'REAL' if c in NUMERIC_COLUMNS else 'TEXT COLLATE NOCASE'}"
-                for c in sorted(set(FIELD_COLUMNS.values()) - {"ts", "ingested", "dataset"}))
-    + ", doc TEXT)"
-)
 BASE_TS = 1_795_000_000.0  # 2026-11-18, any fixed instant works
 
+#: Parser options the rule tests assume. PostgreSQL must log the client address (%h):
+#: without it no authentication line names its source (see README, "Detections").
+PARSER_OPTIONS: dict[str, dict[str, Any]] = {
+    "postgresql": {"log_line_prefix": "%m [%p] %q%u@%d %h "},
+}
 
-def open_store(path: str = ":memory:") -> sqlite3.Connection:
-    """A connection to an events store: the real SqliteStore schema when available."""
-    try:
-        from socctl.store.sqlite import SqliteStore  # type: ignore[import-not-found]
-    except ImportError:
-        conn = sqlite3.connect(path)
-        conn.execute(CONTRACT_DDL)
-        conn.execute("CREATE INDEX IF NOT EXISTS events_ts ON events(ts)")
+
+def open_store(path: str | Path = ":memory:") -> sqlite3.Connection:
+    """An events store with the collector's schema (socctl.store.sqlite)."""
+    from socctl.store.sqlite import SqliteStore
+
+    if str(path) == ":memory:":
+        from socctl.store.sqlite import DEAD_LETTER_SCHEMA, SCHEMA
+
+        conn = sqlite3.connect(":memory:")
+        conn.execute(SCHEMA)
+        conn.execute(DEAD_LETTER_SCHEMA)
+        conn.execute("CREATE INDEX events_ts ON events(ts)")
         return conn
-    store = SqliteStore(path)
-    return store.connection  # type: ignore[no-any-return]
+    store = SqliteStore(Path(path))
+    return store.db
 
 
-def event_row(dataset: str, line: str, ts: float, fields: dict[str, Any]) -> dict[str, Any]:
-    """A stored row as the collector would write it (message = the raw line)."""
-    row: dict[str, Any] = dict.fromkeys(set(FIELD_COLUMNS.values()))
-    for name, value in fields.items():
-        column = FIELD_COLUMNS[name]
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        if column in NUMERIC_COLUMNS and value is not None:
-            value = float(value)
-        row[column] = value
-    row.update(ts=ts, ingested=ts, dataset=dataset, message=line)
-    row["id"] = hashlib.sha256(f"{dataset}\0{ts}\0{line}".encode()).hexdigest()[:32]
-    row["doc"] = json.dumps({"event": {"dataset": dataset}, "message": line, **fields})
+@lru_cache(maxsize=1)
+def _enricher() -> Any:
+    """The collector's enrichment with its shipped botnet list (collectors/botnet_ips.txt),
+    as the real pipeline applies it before storing."""
+    from socctl.collector.enrich import BotnetList, Enricher
+
+    path = Path(__file__).resolve().parents[2] / "collectors" / "botnet_ips.txt"
+    botnet = BotnetList.load(path)[0] if path.exists() else None
+    return Enricher(botnet=botnet)
+
+
+class FieldMismatch(ValueError):
+    """A test event declares a field the collector's parser does not produce so."""
+
+
+def event_row(dataset: str, line: str, ts: float, fields: dict[str, Any],
+              *, enrich: Any = None) -> tuple[Any, ...]:
+    """The stored row the collector writes for ``line`` (parsed by socctl.collector),
+    at time ``ts``. Declared ``fields`` must match what the parser extracted."""
+    from socctl.collector.ecs import event_id
+    from socctl.collector.parse import parse_event
+    from socctl.store.sqlite import COLUMN_NAMES, to_row
+
+    _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
+    (enrich or _enricher()).apply(ev)
+    row = to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev)
+    values = dict(zip(("id", "ts", "ingested", "dataset", *COLUMN_NAMES), row, strict=False))
+    problems = []
+    for name, want in fields.items():
+        got = values.get(FIELD_COLUMNS[name])
+        if got is None or str(got).lower() != str(want).lower():
+            problems.append(f"{name}: parser gives {got!r}, test declares {want!r}")
+    if problems:
+        raise FieldMismatch(f"{line[:80]!r}: " + "; ".join(problems))
     return row
 
 
-def insert_rows(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    cols = list(rows[0])
-    conn.executemany(
-        f"INSERT OR IGNORE INTO events ({', '.join(cols)}) VALUES "
-        f"({', '.join('?' for _ in cols)})", [tuple(r[c] for c in cols) for r in rows])
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    from socctl.store.sqlite import INSERT_SQL
+
+    with conn:
+        conn.executemany(INSERT_SQL, rows)
 
 
-def scenario_rows(scenario: Scenario) -> list[dict[str, Any]]:
+def scenario_rows(scenario: Scenario, base: float = BASE_TS) -> list[tuple[Any, ...]]:
     rows = []
     for event in scenario.events:
-        for ts, line, fields in event.expand(BASE_TS):
+        for ts, line, fields in event.expand(base):
             rows.append(event_row(event.dataset, line, ts, fields))
     return rows
 
@@ -112,6 +131,9 @@ def run_rule_tests(ruleset: RuleSet, only: Sequence[Rule] | None = None) -> list
                 try:
                     insert_rows(conn, scenario_rows(scenario))
                     hits = run(conn, targets, Scope(), ruleset.lookups)
+                except FieldMismatch as exc:
+                    failures.append(TestFailure(rule, scenario.name, kind, str(exc)))
+                    continue
                 finally:
                     conn.close()
                 if kind == "quiet" and hits:
