@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socctl.detection.loader import LOOKUP_DIR, rule_files
+from socctl.detection.loader import LOOKUP_DIR, MITRE_DATA, rule_files
 from socctl.errors import Location, ToolError
 
 ES_TARGETS = ("es-lucene", "esql", "eql", "kibana-ndjson")
 TARGETS = ("sqlite", *ES_TARGETS)
 SCRIPT = Path(__file__).with_name("sigma1_convert.py")
 CONVERTED_DIR = ".converted"
-MITRE_DATA = Path("mitre") / "enterprise-attack-subset.json"
 
 
 @dataclass(frozen=True)
@@ -137,3 +136,36 @@ def convert(rules: Path, target: str, *, live: bool | None = None,
     return conv
 
 
+
+
+_CHECK = """
+import sys
+from sigma.data import mitre_attack
+mitre_attack.set_cache_dir(sys.argv[2])
+mitre_attack.set_url(sys.argv[1])
+from sigma.cli.main import main
+sys.argv = ["sigma", "check", "--fail-on-issues", "-x", "d3_fendtag", sys.argv[3]]
+main()
+"""
+
+
+def sigma_cli_check(rules: Path, python: Path, cache_dir: Path) -> tuple[bool, str]:
+    """``sigma check`` (sigma-cli 3.1) over the rules, offline, as one directory.
+
+    sigma-cli loses correlation references when given several files, and reads every
+    *.yml: so the rule files alone are copied into a temporary tree. The D3FEND tag
+    validator is excluded (it downloads its ontology; no rule uses D3FEND tags).
+    """
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="socctl-sigma-check-") as tmp:
+        root = Path(tmp) / "rules"
+        for path in rule_files(rules):
+            target = root / path.relative_to(rules)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        proc = subprocess.run(
+            [str(python), "-c", _CHECK, str(rules / MITRE_DATA), str(cache_dir), str(root)],
+            capture_output=True, text=True, timeout=600, check=False)
+    return proc.returncode == 0, proc.stdout + proc.stderr

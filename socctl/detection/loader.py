@@ -29,6 +29,7 @@ ATTACK_TAG = re.compile(r"^attack\.(t\d{4}(\.\d{3})?|[a-z_-]+)$")
 TESTS_SUFFIX = ".tests.yml"
 SUPPRESSION_DIR = "suppressions"
 LOOKUP_DIR = "lookups"
+MITRE_DATA = Path("mitre") / "enterprise-attack-subset.json"
 
 
 def rule_files(root: Path) -> list[Path]:
@@ -265,6 +266,7 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
                                           "name or id"))
     lookups: dict[str, tuple[str, ...]] = {}
     suppressions: list[Suppression] = []
+    problems += _check_attack_tags(root, rules)
     if root.is_dir():
         lookups = load_lookups(root)
         suppressions, found = load_suppressions(root)
@@ -275,6 +277,30 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
                 problems.append(error(Location.of(root / SUPPRESSION_DIR, None, s.id),
                                       f"suppression {s.id} names unknown rule {s.rule!r}"))
     return RuleSet(root, tuple(rules), tuple(suppressions), lookups), problems
+
+
+def _check_attack_tags(root: Path, rules: list[Rule]) -> list[Problem]:
+    """Every ATT&CK tag must exist in the offline data the converters use."""
+    import json
+
+    data_file = (root if root.is_dir() else root.parent) / MITRE_DATA
+    if not data_file.exists():
+        return []
+    known: set[str] = set()
+    for obj in json.loads(data_file.read_text(encoding="utf-8")).get("objects", []):
+        for ref in obj.get("external_references", []):
+            if ref.get("source_name") == "mitre-attack":
+                if obj.get("type") == "x-mitre-tactic":
+                    known.add(str(obj.get("x_mitre_shortname")))
+                known.add(str(ref.get("external_id")).lower())
+    problems = []
+    for rule in rules:
+        for tag in rule.tags:
+            if tag.startswith("attack.") and tag.removeprefix("attack.") not in known:
+                problems.append(error(Location.of(rule.path, None, "tags"),
+                                      f"{tag} is not in {data_file.name} (add the tactic or "
+                                      "technique from attack.mitre.org, or fix the tag)"))
+    return problems
 
 
 def load_rules(root: Path, *, with_tests: bool = False) -> RuleSet:
