@@ -75,13 +75,28 @@ def convert_live(rules: Path, target: str, python: Path, cache_dir: Path) -> Con
 def convert_sqlite(rules: Path) -> Conversion:
     """Plain SQLite queries over the ``events`` table (correlations as one query each;
     socctl itself runs correlations through the backend's plan instead)."""
-    from socctl.detection.engine import _backend, _collection
+    from socctl.detection.engine import _backend, _closure, _collection
     from socctl.detection.loader import load_rules
 
     ruleset = load_rules(rules)
-    queries = _backend("events").convert(_collection(ruleset.rules))
-    by_order = [str(q) for q in queries]
-    return Conversion("sqlite", [q if q.endswith(";") else q + ";" for q in by_order])
+    plain = [r for r in ruleset.rules if r.kind == "event"]
+    by_ref = {**{r.id: r for r in ruleset.rules},
+              **{r.name: r for r in ruleset.rules if r.name}}
+    queries = [f"-- {r.title} ({r.id})\n" + str(_backend("events").convert(_collection([r]))[0])
+               for r in plain if not _referenced_only(r, ruleset.rules)]
+    for rule in ruleset.rules:
+        if rule.kind == "correlation":
+            # Each correlation with just what it references, so one that another
+            # correlation references is still output on its own.
+            out = _backend("events").convert(_collection(_closure(rule, by_ref)))
+            queries.append(f"-- {rule.title} ({rule.id})\n{out[-1]}")
+    return Conversion("sqlite", [q if q.endswith(";") else q + ";" for q in queries])
+
+
+def _referenced_only(rule: Any, rules: Any) -> bool:
+    """A building block of a correlation (Sigma's generate: false)."""
+    refs = {ref.reference for r in rules if r.kind == "correlation" for ref in r.sigma.rules}
+    return rule.name in refs or rule.id in refs
 
 
 def committed_path(rules: Path, target: str) -> Path:
