@@ -50,6 +50,11 @@ class Compiled:
     plan: dict[str, Any] | None = None  # correlation rules: the backend's plan
     timespan: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Plain rules: the WHERE condition alone; correlations: what their base rules need
+    #: (the correlation stages then materialise only candidate rows, not the table).
+    condition: str | None = None
+    prefilter: str | None = None
+    datasets: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=256)
@@ -110,7 +115,7 @@ def compile_rules(rules: Sequence[Rule], *, table: str = SCOPE_VIEW,
         for item in json.loads(converted):
             rule = by_id[item["id"]]
             if item["result_type"] == "event":
-                out.append(Compiled(rule, sql=_select_columns(item["rule"][0], rule), raw=item))
+                out.append(_plain_compiled(rule, item))
         # Each correlation is converted with just the rules it needs, so a correlation
         # that another one references (brute force -> success after brute force) still
         # alerts on its own; plain rules referenced by correlations do not (generate: false).
@@ -123,7 +128,7 @@ def compile_rules(rules: Sequence[Rule], *, table: str = SCOPE_VIEW,
                 if item["id"] == rule.id and item["result_type"] == "correlation":
                     span = parse_duration(str(rule.sigma.timespan.spec))
                     out.append(Compiled(rule, plan=item["correlation_plan"], timespan=span,
-                                        raw=item))
+                                        raw=item, prefilter=_prefilter(rule, by_ref)))
     except SigmaError as exc:
         raise DetectionError(f"conversion failed: {exc}") from exc
     return out
@@ -156,8 +161,43 @@ def compile_standalone(rule: Rule, ruleset: Sequence[Rule]) -> Compiled:
     import json
 
     converted = _backend(SCOPE_VIEW).convert(_collection([rule]), "zircolite")
-    item = json.loads(converted)[0]
-    return Compiled(rule, sql=_select_columns(item["rule"][0], rule), raw=item)
+    return _plain_compiled(rule, json.loads(converted)[0])
+
+
+def _datasets(rule: Rule) -> tuple[str, ...]:
+    from socctl.detection.pipeline import find_logsource
+
+    ls = rule.sigma.logsource
+    found = find_logsource(ls.product, ls.category, ls.service)
+    return found.datasets if found is not None else ()
+
+
+def _plain_compiled(rule: Rule, item: dict[str, Any]) -> Compiled:
+    sql = _select_columns(item["rule"][0], rule)
+    return Compiled(rule, sql=sql, raw=item, condition=sql.split(" WHERE ", 1)[1],
+                    datasets=_datasets(rule))
+
+
+def _dataset_filter(datasets: Sequence[str]) -> str:
+    """Exact, binary-collated dataset test: lets SQLite use the (dataset, ts) index."""
+    return "dataset IN (" + ", ".join("'" + d.replace("'", "''") + "'"
+                                      for d in sorted(datasets)) + ")"
+
+
+def _prefilter(rule: Rule, by_ref: dict[str, Rule]) -> str | None:
+    """OR of the conditions of every plain rule a correlation (transitively) counts."""
+    bases = [r for r in _closure(rule, by_ref) if r.kind == "event"]
+    parts: list[str] = []
+    datasets: set[str] = set()
+    for base in bases:
+        c = compile_standalone(base, [])
+        parts.append(f"({c.condition})")
+        if not c.datasets:
+            return " OR ".join(parts) if False else None
+        datasets.update(c.datasets)
+    if not parts:
+        return None
+    return f"{_dataset_filter(sorted(datasets))} AND ({' OR '.join(parts)})"
 
 
 def _select_columns(sql: str, rule: Rule) -> str:
@@ -199,21 +239,30 @@ class Scope:
         return " AND ".join(parts) or "1"
 
 
-def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float) -> float | None:
-    """Create the scope views; return the earliest ts a correlation window may close at."""
+def _corr_view(conn: sqlite3.Connection, where: str, prefilter: str | None) -> None:
+    conn.execute(f"DROP VIEW IF EXISTS temp.{CORR_VIEW}")
+    extra = f" AND ({prefilter})" if prefilter else ""
+    conn.execute(f"CREATE TEMP VIEW {CORR_VIEW} AS SELECT * FROM main.events "
+                 f"WHERE {where}{extra}")
+
+
+def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float
+               ) -> tuple[float, str] | None:
+    """Create the scope views; return the earliest ts a correlation window may close at
+    and the correlation range."""
     conn.execute(f"DROP VIEW IF EXISTS temp.{SCOPE_VIEW}")
     conn.execute(f"DROP VIEW IF EXISTS temp.{CORR_VIEW}")
     where = scope.where()
     conn.execute(f"CREATE TEMP VIEW {SCOPE_VIEW} AS SELECT * FROM main.events WHERE {where}")
     lo, hi = conn.execute(f"SELECT MIN(ts), MAX(ts) FROM {SCOPE_VIEW}").fetchone()
     if lo is None:
-        conn.execute(f"CREATE TEMP VIEW {CORR_VIEW} AS SELECT * FROM main.events WHERE 0")
+        _corr_view(conn, "0", None)
         return None
     # A correlation window may start before the scope: read back one timespan, but only
     # report windows that close on an event inside the scope (no window reported twice).
-    conn.execute(f"CREATE TEMP VIEW {CORR_VIEW} AS SELECT * FROM main.events "
-                 f"WHERE ts >= {float(lo) - max_span!r} AND ts <= {float(hi)!r}")
-    return float(lo)
+    corr_where = f"ts >= {float(lo) - max_span!r} AND ts <= {float(hi)!r}"
+    _corr_view(conn, corr_where, None)
+    return float(lo), corr_where
 
 
 def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
@@ -227,19 +276,17 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
     prepare_connection(conn)
     load_lookups(conn, lookups or {})
     spans = [c.timespan for c in compiled if c.plan is not None]
-    earliest = _set_views(conn, scope, max(spans, default=0.0))
-    if earliest is None:
+    views = _set_views(conn, scope, max(spans, default=0.0))
+    if views is None:
         return []
-    hits: list[Hit] = []
+    earliest, corr_where = views
+    hits = _run_plain(conn, [c for c in compiled if c.sql is not None])
     for c in compiled:
         rule = c.rule
         fields = rule.entity_fields
         try:
-            if c.sql is not None:
-                for row in conn.execute(c.sql):
-                    entity = tuple(zip(fields, (_text(v) for v in row[2:]), strict=True))
-                    hits.append(Hit(rule.id, entity, (row[0],), row[1], row[1]))
-            elif c.plan is not None:
+            if c.plan is not None:
+                _corr_view(conn, corr_where, c.prefilter)
                 rows, _diag = execute_plan(conn, c.plan, include_events=False,
                                            fulltext_preflight=lambda _req: None)
                 for row in rows:
@@ -254,6 +301,38 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
         except (sqlite3.Error, ValueError) as exc:
             raise ContentError(f"rule {rule.title!r} failed against the store: {exc}",
                                Location.of(rule.path)) from exc
+    return hits
+
+
+def _run_plain(conn: sqlite3.Connection, compiled: Sequence[Compiled]) -> list[Hit]:
+    """Plain rules, one scan per logsource: the rules reading the same datasets share one
+    query (rows are read and decoded once, each rule is a column of the result)."""
+    groups: dict[tuple[str, ...], list[Compiled]] = {}
+    for c in compiled:
+        groups.setdefault(c.datasets, []).append(c)
+    hits: list[Hit] = []
+    for datasets, group in groups.items():
+        columns = sorted({FIELD_COLUMNS[f] for c in group for f in c.rule.entity_fields})
+        flags = ", ".join(f"COALESCE(({c.condition}), 0)" for c in group)
+        where = " OR ".join(f"({c.condition})" for c in group)
+        if datasets:
+            where = f"{_dataset_filter(datasets)} AND ({where})"
+        sql = (f"SELECT id, ts, {', '.join(columns)}, {flags} FROM {SCOPE_VIEW} "
+               f"WHERE {where}")
+        try:
+            rows = conn.execute(sql).fetchall()
+        except sqlite3.Error as exc:
+            paths = ", ".join(str(c.rule.path) for c in group)
+            raise ContentError(f"rules failed against the store: {exc}",
+                               Location.of(paths)) from exc
+        at = {col: i + 2 for i, col in enumerate(columns)}
+        first_flag = 2 + len(columns)
+        for row in rows:
+            for k, c in enumerate(group):
+                if row[first_flag + k]:
+                    entity = tuple((f, _text(row[at[FIELD_COLUMNS[f]]]))
+                                   for f in c.rule.entity_fields)
+                    hits.append(Hit(c.rule.id, entity, (row[0],), row[1], row[1]))
     return hits
 
 

@@ -19,7 +19,7 @@ from socctl.detection.engine import Compiled, Scope, compile_rules, run
 from socctl.detection.model import Rule, RuleSet, Scenario
 from socctl.detection.pipeline import FIELD_COLUMNS
 
-BASE_TS = 1_795_000_000.0  # 2026-11-18, any fixed instant works
+BASE_TS = 1_795_338_000.0  # 2026-11-22 09:00 UTC: after the "Nov 22 08:..." test lines
 
 #: Parser options the rule tests assume. PostgreSQL must log the client address (%h):
 #: without it no authentication line names its source (see README, "Detections").

@@ -63,7 +63,7 @@ def write_logs(folder: Path) -> dict[str, Path]:
                              "/static/app.js", "/login?next=/tra-cuu"]):
         access.append(f'{BENIGN} - - [{_nginx_ts(310 + i)}] "GET {url} HTTP/1.1" 200 1024 '
                       '"-" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/120.0"')
-    files = {"auth": auth, "netfilter": kern, "nginx": access}
+    files = {"auth": sorted(auth), "netfilter": sorted(kern), "nginx": access}
     out = {}
     for source, lines in files.items():
         path = folder / f"{source}.log"
