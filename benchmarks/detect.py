@@ -117,11 +117,13 @@ def run_socctl(path: Path) -> dict[str, Any]:
     plain_s = 0.0
     corr: dict[str, float] = {}
     hits = 0
+    per_rule: dict[str, int] = {}
     for c in compiled:
         start = time.perf_counter()
         found = run(conn, [c], Scope(), ruleset.lookups)
         took = time.perf_counter() - start
         hits += len(found)
+        per_rule[c.rule.title] = len(found)
         if c.plan is not None:
             corr[c.rule.title] = took
         else:
@@ -130,18 +132,24 @@ def run_socctl(path: Path) -> dict[str, Any]:
     conn.close()
     return {"events": n, "plain_rules": len(plain), "plain_seconds": plain_s,
             "rules_x_events_per_s": len(plain) * n / plain_s if plain_s else 0.0,
-            "correlations": corr, "hits": hits}
+            "correlations": corr, "hits": hits, "per_rule": per_rule}
 
 
 def zircolite_rules(out: Path) -> int:
     """Our rules in Zircolite's JSON format, for its table "logs" (same column names)."""
+    from socctl.detection.convert import _referenced_only
     from socctl.detection.engine import _backend, _collection
     from socctl.detection.loader import load_rules
 
+
     ruleset = load_rules(REPO / "detections")
-    plain = [r for r in ruleset.rules if r.kind == "event"]
-    text = _backend("logs").convert(_collection(plain), "zircolite")
-    rules = json.loads(text)
+    plain = [r for r in ruleset.rules
+             if r.kind == "event" and not _referenced_only(r, ruleset.rules)]
+    rules = json.loads(_backend("logs").convert(_collection(plain), "zircolite"))
+    for rule in rules:
+        # Zircolite skips rules whose logsource does not match the log type it detected;
+        # the dataset condition is already in the SQL, so the logsource hint goes.
+        rule.pop("logsource", None)
     out.write_text(json.dumps(rules))
     return len(rules)
 
@@ -177,8 +185,10 @@ def zircolite_src() -> Path | None:
     mirror = Path("/work/.mirror/wagga40+Zircolite/repo")
     if mirror.exists():
         target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "--git-dir", str(mirror), "archive", "HEAD"],
-                                 capture_output=True, check=True).stdout
+        # only what runs (the mirror may lack large assets such as the GUI archive)
+        archive = subprocess.run(["git", "--git-dir", str(mirror), "archive", "HEAD",
+                                  "zircolite.py", "zircolite", "requirements.txt", "config",
+                                  "templates"], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
         return target
     return None
@@ -203,7 +213,13 @@ def run_zircolite(db: Path, work: Path) -> dict[str, Any] | None:
     if proc.returncode != 0:
         print("zircolite failed:", proc.stderr[-800:])
         return None
-    return {"rules": n_rules, "total_seconds": total, "log": proc.stdout + proc.stderr}
+    matched: dict[str, int] = {}
+    out = work / "zircolite-out.json"
+    if out.exists():
+        for item in json.loads(out.read_text()):
+            matched[item["title"]] = int(item.get("count", 0))
+    return {"rules": n_rules, "total_seconds": total, "log": proc.stdout + proc.stderr,
+            "per_rule": matched}
 
 
 def main() -> None:
@@ -240,6 +256,12 @@ def main() -> None:
                       "rules x events/s, load included")
                 print(f"socctl / zircolite (rules x events/s): "
                       f"{res['rules_x_events_per_s'] / rate:.1f}x")
+                same = all(z["per_rule"].get(t, 0) == n for t, n in res["per_rule"].items()
+                           if t in z["per_rule"] or n == 0)
+                print("same matches per rule as socctl (plain rules): "
+                      f"{'yes' if same else 'NO'}; zircolite: {z['per_rule']}")
+                print("zircolite correlation rules: not compared (these rules use "
+                      "pySigma correlation plans; see README)")
                 (CACHE / "zircolite-last.log").parent.mkdir(parents=True, exist_ok=True)
                 (CACHE / "zircolite-last.log").write_text(z["log"])
         shutil.rmtree(work, ignore_errors=True)
