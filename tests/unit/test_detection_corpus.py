@@ -63,8 +63,9 @@ def test_a_rule_that_stops_matching_its_attack_fails_the_suite(tmp_path: Path) -
     for name in ("web_sqli.yml", "web_sqli.tests.yml"):
         (tmp_path / name).write_text((DETECTIONS / "web" / name).read_text())
     rule = tmp_path / "web_sqli.yml"
-    rule.write_text(rule.read_text().replace("condition: union or tautology or functions",
-                                             "condition: union"))
+    rule.write_text(rule.read_text().replace(
+        "condition: (union_guard and union) or (quote_guard and tautology) or functions",
+        "condition: union_guard and union"))
     ruleset, problems = check_rules(tmp_path)
     assert problems == []
     failures = run_rule_tests(ruleset)
