@@ -80,6 +80,11 @@ class Detector:
             checkpoint = top
         else:
             scope = Scope(ts_from=ts_from, ts_to=ts_to)
+            if ts_from is None and ts_to is None:
+                # --all covered every stored row: the schedule resumes after them
+                top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+                scope = Scope(rowid_upto=top)
+                checkpoint = top
         events = conn.execute(f"SELECT COUNT(*) FROM events WHERE {scope.where()}"
                               ).fetchone()[0]
         hits = run(conn, self.compiled, scope, self.ruleset.lookups) if events else []

@@ -164,3 +164,33 @@ def test_an_analyst_triages_end_to_end_from_the_cli(env: Path) -> None:
     # a wrong transition is refused with a clear message and a non-zero exit
     result = CliRunner().invoke(cli, ["alerts", "reopen", str(ua + 1000)])
     assert result.exit_code != 0 and "no alert" in result.output
+
+
+def test_suppress_writes_an_owned_expiring_exception_that_the_next_run_honours(
+        env: Path) -> None:
+    import shutil
+
+    rules = env / "detections"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "detections", rules)
+    for source, path in write_logs(env).items():
+        socctl("collect", "replay", "--source", source, str(path))
+    socctl("detect", "run", "--all", "--rules", str(rules))
+    ua = next(a for a in socctl("alerts", "list")  # type: ignore[attr-defined]
+              if a["rule_title"] == "Web Vulnerability Scanner User Agent")
+    out = socctl("alerts", "suppress", str(ua["id"]), "--reason", "authorised sqlmap test",
+                 "--expires", "2099-12-31", "--owner", "soc-lead", "--rules", str(rules))
+    written = Path(out["file"])  # type: ignore[index]
+    assert written.parent == rules / "suppressions"
+    text = written.read_text()
+    assert "owner: soc-lead" in text and "authorised sqlmap test" in text
+    assert "2099-12-31" in text and ATTACKER_WEB in text
+    assert socctl("alerts", "show", str(ua["id"]))["status"] == "closed"  # type: ignore[index]
+    # the suppression file is valid content, and the next detection run honours it
+    check = CliRunner().invoke(cli, ["detect", "check", str(rules)])
+    assert check.exit_code == 0, check.output
+    later = env / "later.log"
+    later.write_text(f'{ATTACKER_WEB} - - [22/Nov/2026:09:30:00 +0000] "GET / HTTP/1.1" 200 '
+                     '1 "-" "sqlmap/1.7.2#stable (https://sqlmap.org)"\n')
+    socctl("collect", "replay", "--source", "nginx", str(later))
+    run = socctl("detect", "run", "--rules", str(rules))
+    assert run["suppressed"] == 1 and run["new_alerts"] == []  # type: ignore[index]
