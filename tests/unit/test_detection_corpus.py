@@ -114,3 +114,16 @@ def test_sigma_cli_check_passes_offline(tmp_path: Path) -> None:
     ok, output = convert.sigma_cli_check(DETECTIONS, SIGMA1, tmp_path)
     assert ok, output
     assert "Found 0 errors, 0 condition errors and 0 issues" in output
+
+
+def test_the_elasticsearch_converter_routes_logsources_like_the_engine() -> None:
+    """sigma1_convert.py runs in the pySigma 1.x venv and cannot import socctl: its copy of
+    the logsource table must equal the engine's."""
+    from socctl.detection import sigma1_convert
+    from socctl.detection.pipeline import LOGSOURCES
+
+    engine = {(ls.product, ls.category, ls.service): ls.datasets
+              for ls in LOGSOURCES if ls.datasets}
+    converter = {(d.get("product"), d.get("category"), d.get("service")): tuple(ds)
+                 for d, ds in sigma1_convert.LOGSOURCES}
+    assert converter == engine
