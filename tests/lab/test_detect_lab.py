@@ -1,8 +1,10 @@
-"""Real attack logs from the lab: hydra guesses the netops password of a router's own sshd,
-then the attacker logs in with the right one. The router's auth.log (written by its own
-sshd + rsyslog) goes through `socctl collect replay` and `socctl detect run --all`, which
-must give exactly one grouped brute-force alert and one success-after-brute-force alert
-on the attacker's address, and nothing on the lab's own key-based root logins.
+"""Real attack logs from the lab: hydra, from the management network (the machine's own
+namespace: lab hosts do not reach each other's management addresses), guesses the netops
+password of a router's own sshd, then the attacker logs in with the right one. The
+router's auth.log (written by its own sshd + rsyslog) goes through `socctl collect
+replay` and `socctl detect run --all`, which must give exactly one grouped brute-force
+alert and one success-after-brute-force alert on the attacker's address, and nothing on
+the lab's own key-based root logins.
 
 Bounded: 24 guesses, 4 tasks, a 90 s timeout, lab-only addresses (198.18.0.0/15)."""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,6 @@ from socctl.config import Settings
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 
-ATTACKER = "dc-primary-log1"
 TARGET = "p01-rtr1"
 
 
@@ -29,21 +31,23 @@ def test_hydra_then_login_gives_grouped_alerts_on_the_attacker(
         monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("hydra") is None or shutil.which("sshpass") is None:
         pytest.skip("hydra and sshpass are needed (./dev installs them)")
-    attacker_ip = str(lab.host(ATTACKER).management.ip)
     target_ip = str(lab.host(TARGET).management.ip)
-    guesses = "\n".join(f"Winter2026!{i}" for i in range(24)) + "\n"
-    runtime.run_in(ATTACKER, ["sh", "-c", "cat > /root/guesses.txt"], input_text=guesses)
-    hydra = runtime.run_in(ATTACKER, ["hydra", "-l", "netops", "-P", "/root/guesses.txt",
-                                      "-t", "4", "-I", "-q", f"ssh://{target_ip}"],
-                           timeout=90)
+    route = subprocess.run(["ip", "-o", "route", "get", target_ip], capture_output=True,
+                           text=True, check=True).stdout.split()
+    attacker_ip = route[route.index("src") + 1]
+    guesses = tmp_path / "guesses.txt"
+    guesses.write_text("\n".join(f"Winter2026!{i}" for i in range(24)) + "\n")
+    hydra = subprocess.run(["hydra", "-l", "netops", "-P", str(guesses), "-t", "4", "-I",
+                            "-q", f"ssh://{target_ip}"], capture_output=True, text=True,
+                           timeout=90, check=False)
     hydra_out = (hydra.stdout + hydra.stderr)[-1500:]
     password = runtime.lab_secrets(runtime.LabPaths.of(lab_settings))["netops_password"]
     # the password goes through stdin, never argv or the environment of this process
-    runtime.run_in(ATTACKER, [
+    subprocess.run([
         "sh", "-c", 'SSHPASS="$(cat)" exec sshpass -e ssh -o StrictHostKeyChecking=no '
         "-o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password "
         f"-o PubkeyAuthentication=no -o ConnectTimeout=5 netops@{target_ip} 'show version'"],
-        timeout=30, input_text=password)
+        input=password, capture_output=True, text=True, timeout=30, check=False)
 
     # sshd logs through the host's own rsyslog (auth facility -> auth.log)
     log = runtime.run_in(TARGET, ["sh", "-c", "cat /var/log/auth.log 2>/dev/null || "
