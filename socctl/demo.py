@@ -40,6 +40,22 @@ def _timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]]) -> Step:
         return Step(name, "failed", str(exc), time.monotonic() - started)
 
 
+def _detections(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Every Sigma rule against its own attack and benign log lines, through the
+    collector's parser and the detection engine."""
+    from socctl.detection.loader import load_rules
+    from socctl.detection.testing import run_rule_tests
+
+    ruleset = load_rules(settings.project_root / "detections", with_tests=True)
+    failures = run_rule_tests(ruleset)
+    if failures:
+        raise SocctlError(f"{len(failures)} rule test(s) failed, first: {failures[0]}")
+    fire = sum(len(r.tests.fire) for r in ruleset.rules if r.tests)
+    quiet = sum(len(r.tests.quiet) for r in ruleset.rules if r.tests)
+    return (f"{len(ruleset.rules)} Sigma rules: {fire} attack scenarios detected, {quiet} "
+            "benign scenarios quiet"), {"rules": len(ruleset.rules)}
+
+
 def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
     def check() -> tuple[str, dict[str, Any]]:
         _, problems = build_inventory(settings.inventory)
@@ -58,6 +74,7 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
                 f"links, {data['systems']} information systems"), data
 
     yield _timed("inventory summary", summarise)
+    yield _timed("detections", lambda: _detections(settings))
 
     if os.geteuid() != 0:
         yield Step("lab", "skipped", "needs root (network namespaces): run as root to build "

@@ -91,11 +91,13 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 
 def _register() -> None:
-    from socctl.cli import collect, demo, events, inventory, lab
+    from socctl.cli import alerts, collect, demo, detect, events, inventory, lab
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
     cli.add_command(demo.command)
+    cli.add_command(detect.group)
+    cli.add_command(alerts.group)
     cli.add_command(collect.group)
     cli.add_command(events.group)
 

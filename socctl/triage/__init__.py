@@ -1,0 +1,1 @@
+"""Alerts and their lifecycle: grouping, suppression, triage, audit trail, statistics."""

@@ -1,0 +1,409 @@
+"""The alert tables, in the same SQLite file as the events (contract with #6).
+
+* ``alerts``: one row per rule and entity within the rule's window (grouping), with count,
+  first_seen, last_seen and status; ``alert_events`` lists every event an alert covers (so
+  a count is exact and an event is never counted twice).
+* ``alert_history``: the audit trail; triggers make it append-only (no UPDATE, no DELETE).
+* ``detect_checkpoint``: the last stored row a scheduled run has evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from socctl.detection.engine import Hit
+from socctl.detection.model import LEVEL_ORDER, Rule, Suppression, parse_duration
+from socctl.errors import SocctlError
+
+Status = Literal["new", "acknowledged", "assigned", "closed"]
+CloseReason = Literal["true_positive", "false_positive", "benign", "duplicate"]
+STATUSES: tuple[str, ...] = ("new", "acknowledged", "assigned", "closed")
+CLOSE_REASONS: tuple[str, ...] = ("true_positive", "false_positive", "benign", "duplicate")
+SAMPLE_SIZE = 10
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  rule_id TEXT NOT NULL, rule_title TEXT NOT NULL, level TEXT NOT NULL, tags TEXT NOT NULL,
+  entity TEXT NOT NULL,            -- JSON object {ecs field: value}
+  entity_key TEXT NOT NULL,        -- canonical JSON, for grouping
+  first_seen REAL NOT NULL, last_seen REAL NOT NULL, count INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'new', assignee TEXT, close_reason TEXT,
+  created REAL NOT NULL, acknowledged REAL, closed REAL
+);
+CREATE INDEX IF NOT EXISTS alerts_group ON alerts(rule_id, entity_key, last_seen);
+CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status);
+CREATE TABLE IF NOT EXISTS alert_events (
+  alert_id INTEGER NOT NULL REFERENCES alerts(id), event_id TEXT NOT NULL, ts REAL,
+  PRIMARY KEY (alert_id, event_id)
+);
+CREATE TABLE IF NOT EXISTS alert_history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL REFERENCES alerts(id),
+  at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+  from_status TEXT, to_status TEXT, note TEXT
+);
+CREATE TRIGGER IF NOT EXISTS alert_history_no_update BEFORE UPDATE ON alert_history
+BEGIN SELECT RAISE(ABORT, 'alert_history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS alert_history_no_delete BEFORE DELETE ON alert_history
+BEGIN SELECT RAISE(ABORT, 'alert_history is append-only'); END;
+CREATE TABLE IF NOT EXISTS detect_checkpoint (
+  name TEXT PRIMARY KEY, last_rowid INTEGER NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS suppressed_hits (
+  suppression_id TEXT NOT NULL, rule_id TEXT NOT NULL, entity_key TEXT NOT NULL,
+  count INTEGER NOT NULL, last_seen REAL NOT NULL,
+  PRIMARY KEY (suppression_id, rule_id, entity_key)
+);
+"""
+
+
+class TriageError(SocctlError):
+    """An alert operation that the lifecycle does not allow, or an unknown alert."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    rule_id: str
+    rule_title: str
+    level: str
+    tags: tuple[str, ...]
+    entity: dict[str, str | None]
+    first_seen: float
+    last_seen: float
+    count: int
+    status: str
+    assignee: str | None
+    close_reason: str | None
+    created: float
+    acknowledged: float | None
+    closed: float | None
+    sample_event_ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "rule_id": self.rule_id, "rule_title": self.rule_title,
+            "level": self.level, "tags": list(self.tags), "entity": self.entity,
+            **self.entity,
+            "first_seen": _iso(self.first_seen), "last_seen": _iso(self.last_seen),
+            "count": self.count, "status": self.status, "assignee": self.assignee,
+            "close_reason": self.close_reason, "created": _iso(self.created),
+            "sample_event_ids": list(self.sample_event_ids),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    alert_id: int
+    at: float
+    who: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alert_id": self.alert_id, "at": _iso(self.at), "who": self.who,
+                "action": self.action, "from": self.from_status, "to": self.to_status,
+                "note": self.note}
+
+
+@dataclass
+class RecordResult:
+    """What one detection run did to the alerts table."""
+
+    hits: int = 0
+    new_alerts: list[int] = field(default_factory=list)
+    updated_alerts: list[int] = field(default_factory=list)
+    new_events: int = 0
+    suppressed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hits": self.hits, "new_alerts": self.new_alerts,
+                "updated_alerts": self.updated_alerts, "new_events": self.new_events,
+                "suppressed": self.suppressed}
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+def _entity_key(entity: dict[str, str | None]) -> str:
+    return json.dumps(entity, sort_keys=True)
+
+
+def _value_matches(pattern: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    if "/" in pattern:
+        try:
+            return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
+        except ValueError:
+            return False
+    return pattern.lower() == value.lower()
+
+
+def suppression_for(suppressions: Sequence[Suppression], rule: Rule,
+                    entity: dict[str, str | None], today: dt.date) -> Suppression | None:
+    """The first active suppression covering this rule and entity (CIDRs allowed)."""
+    for s in suppressions:
+        if not s.active(today) or s.rule not in ("*", rule.id, rule.name):
+            continue
+        if all(_value_matches(p, entity.get(k)) for k, p in s.match.items()):
+            return s
+    return None
+
+
+class AlertStore:
+    """Alert tables on an SQLite connection (usually the events store's file)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    # -- detection side ----------------------------------------------------------------
+    def record(self, hits: Iterable[Hit], rules: Sequence[Rule],
+               suppressions: Sequence[Suppression] = (), *, now: float | None = None
+               ) -> RecordResult:
+        """Group hits into alerts: one open alert per rule and entity within the window.
+
+        A hit extends the newest alert of its rule and entity whose last event is within
+        the rule's window and that is not closed; otherwise it opens a new alert. Events
+        already counted by that alert are not counted again.
+        """
+        now = time.time() if now is None else now
+        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        by_id = {r.id: r for r in rules}
+        result = RecordResult()
+        ordered = sorted(hits, key=lambda h: (h.rule_id, h.first_ts))
+        with self.conn:
+            for hit in ordered:
+                result.hits += 1
+                rule = by_id[hit.rule_id]
+                entity = dict(hit.entity)
+                key = _entity_key(entity)
+                sup = suppression_for(suppressions, rule, entity, today)
+                if sup is not None:
+                    result.suppressed += 1
+                    self.conn.execute(
+                        "INSERT INTO suppressed_hits VALUES (?,?,?,1,?) ON CONFLICT DO UPDATE "
+                        "SET count = count + 1, last_seen = MAX(last_seen, excluded.last_seen)",
+                        (sup.id, rule.id, key, hit.last_ts))
+                    continue
+                window = parse_duration(rule.options.window)
+                if rule.kind == "correlation":
+                    window = max(window, parse_duration(str(rule.sigma.timespan.spec)))
+                row = self.conn.execute(
+                    "SELECT id FROM alerts WHERE rule_id=? AND entity_key=? AND status != 'closed'"
+                    " AND last_seen >= ? AND first_seen <= ? ORDER BY last_seen DESC LIMIT 1",
+                    (rule.id, key, hit.first_ts - window, hit.last_ts + window)).fetchone()
+                if row is None:
+                    cur = self.conn.execute(
+                        "INSERT INTO alerts (rule_id, rule_title, level, tags, entity, "
+                        "entity_key, first_seen, last_seen, count, created) "
+                        "VALUES (?,?,?,?,?,?,?,?,0,?)",
+                        (rule.id, rule.title, rule.level, json.dumps(list(rule.tags)),
+                         json.dumps(entity), key, hit.first_ts, hit.last_ts, now))
+                    alert_id = int(cur.lastrowid or 0)
+                    self._history(alert_id, "socctl-detect", "created", None, "new",
+                                  f"rule {rule.title}", now)
+                    result.new_alerts.append(alert_id)
+                else:
+                    alert_id = int(row[0])
+                    if alert_id not in result.new_alerts + result.updated_alerts:
+                        result.updated_alerts.append(alert_id)
+                added = 0
+                for event_id in hit.event_ids:
+                    cur = self.conn.execute(
+                        "INSERT OR IGNORE INTO alert_events (alert_id, event_id, ts) "
+                        "SELECT ?, ?, (SELECT ts FROM events WHERE id = ?)",
+                        (alert_id, event_id, event_id))
+                    added += cur.rowcount
+                result.new_events += added
+                self.conn.execute(
+                    "UPDATE alerts SET count = (SELECT COUNT(*) FROM alert_events WHERE "
+                    "alert_id = :id), first_seen = MIN(first_seen, COALESCE((SELECT MIN(ts) "
+                    "FROM alert_events WHERE alert_id = :id), first_seen)), last_seen = "
+                    "MAX(last_seen, COALESCE((SELECT MAX(ts) FROM alert_events WHERE "
+                    "alert_id = :id), last_seen)) WHERE id = :id", {"id": alert_id})
+        result.updated_alerts = [a for a in result.updated_alerts if a not in result.new_alerts]
+        return result
+
+    def checkpoint(self, name: str) -> int:
+        row = self.conn.execute("SELECT last_rowid FROM detect_checkpoint WHERE name=?",
+                                (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_checkpoint(self, name: str, rowid: int) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO detect_checkpoint VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
+                "last_rowid=excluded.last_rowid, updated=excluded.updated",
+                (name, rowid, time.time()))
+
+    # -- triage side -------------------------------------------------------------------
+    def _history(self, alert_id: int, who: str, action: str, from_status: str | None,
+                 to_status: str | None, note: str | None, at: float | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO alert_history (alert_id, at, who, action, from_status, to_status, "
+            "note) VALUES (?,?,?,?,?,?,?)",
+            (alert_id, time.time() if at is None else at, who, action, from_status,
+             to_status, note))
+
+    def get(self, alert_id: int) -> Alert:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id=?",
+                                (alert_id,)).fetchone()
+        if row is None:
+            raise TriageError(f"no alert {alert_id}",
+                              hint="list them with 'socctl alerts list'")
+        return self._alert(row)
+
+    def _alert(self, row: Sequence[Any]) -> Alert:
+        samples = tuple(r[0] for r in self.conn.execute(
+            "SELECT event_id FROM alert_events WHERE alert_id=? ORDER BY ts, event_id LIMIT ?",
+            (row[0], SAMPLE_SIZE)))
+        return Alert(id=row[0], rule_id=row[1], rule_title=row[2], level=row[3],
+                     tags=tuple(json.loads(row[4])), entity=json.loads(row[5]),
+                     first_seen=row[6], last_seen=row[7], count=row[8], status=row[9],
+                     assignee=row[10], close_reason=row[11], created=row[12],
+                     acknowledged=row[13], closed=row[14], sample_event_ids=samples)
+
+    def query(self, *, status: Sequence[str] = (), min_level: str | None = None,
+             rule: str | None = None, since: float | None = None,
+             limit: int = 1000) -> list[Alert]:
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if status:
+            where.append(f"status IN ({','.join('?' for _ in status)})")
+            args.extend(status)
+        if min_level:
+            levels = [lv for lv, n in LEVEL_ORDER.items() if n >= LEVEL_ORDER[min_level]]
+            where.append(f"level IN ({','.join('?' for _ in levels)})")
+            args.extend(levels)
+        if rule:
+            where.append("(rule_id = ? OR rule_title LIKE ?)")
+            args.extend([rule, f"%{rule}%"])
+        if since is not None:
+            where.append("last_seen >= ?")
+            args.append(since)
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)} "
+            "ORDER BY last_seen DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [self._alert(r) for r in rows]
+
+    def events(self, alert_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        """The stored events an alert covers (from the events table)."""
+        self.get(alert_id)
+        cur = self.conn.execute(
+            "SELECT e.id, e.ts, e.dataset, e.message FROM alert_events a JOIN events e "
+            "ON e.id = a.event_id WHERE a.alert_id=? ORDER BY e.ts LIMIT ?", (alert_id, limit))
+        return [{"id": r[0], "ts": _iso(r[1]), "dataset": r[2], "message": r[3]}
+                for r in cur]
+
+    def history(self, alert_id: int) -> list[HistoryEntry]:
+        return [HistoryEntry(*r) for r in self.conn.execute(
+            "SELECT alert_id, at, who, action, from_status, to_status, note FROM "
+            "alert_history WHERE alert_id=? ORDER BY seq", (alert_id,))]
+
+    def _transition(self, alert_id: int, who: str, action: str, allowed_from: Sequence[str],
+                    to: str, note: str | None, sets: dict[str, Any], at: float | None
+                    ) -> Alert:
+        alert = self.get(alert_id)
+        if alert.status not in allowed_from:
+            raise TriageError(
+                f"alert {alert_id} is {alert.status}: cannot {action} it",
+                hint=f"{action} applies to alerts that are {' or '.join(allowed_from)}")
+        now = time.time() if at is None else at
+        assignments = ", ".join(f"{k} = :{k}" for k in sets)
+        with self.conn:
+            self.conn.execute(
+                f"UPDATE alerts SET status = :status{', ' if sets else ''}{assignments} "
+                "WHERE id = :id", {"status": to, "id": alert_id, **sets})
+            self._history(alert_id, who, action, alert.status, to, note, now)
+        return self.get(alert_id)
+
+    def acknowledge(self, alert_id: int, who: str, note: str | None = None,
+                    at: float | None = None) -> Alert:
+        now = time.time() if at is None else at
+        return self._transition(alert_id, who, "acknowledge", ("new",), "acknowledged", note,
+                                {"acknowledged": now}, now)
+
+    def assign(self, alert_id: int, who: str, assignee: str, note: str | None = None,
+               at: float | None = None) -> Alert:
+        now = time.time() if at is None else at
+        alert = self.get(alert_id)
+        sets: dict[str, Any] = {"assignee": assignee}
+        if alert.acknowledged is None:
+            sets["acknowledged"] = now  # assigning is an acknowledgement too
+        return self._transition(alert_id, who, "assign", ("new", "acknowledged", "assigned"),
+                                "assigned", note or f"assigned to {assignee}", sets, now)
+
+    def close(self, alert_id: int, who: str, reason: str, note: str | None = None,
+              at: float | None = None) -> Alert:
+        if reason not in CLOSE_REASONS:
+            raise TriageError(f"unknown close reason {reason!r}",
+                              hint=f"use one of {', '.join(CLOSE_REASONS)}")
+        now = time.time() if at is None else at
+        alert = self.get(alert_id)
+        sets: dict[str, Any] = {"close_reason": reason, "closed": now}
+        if alert.acknowledged is None:
+            sets["acknowledged"] = now
+        return self._transition(alert_id, who, "close", ("new", "acknowledged", "assigned"),
+                                "closed", note or reason, sets, now)
+
+    def reopen(self, alert_id: int, who: str, note: str | None = None,
+               at: float | None = None) -> Alert:
+        alert = self.get(alert_id)
+        to = "assigned" if alert.assignee else "acknowledged"
+        return self._transition(alert_id, who, "reopen", ("closed",), to, note,
+                                {"close_reason": None, "closed": None}, at)
+
+    def note(self, alert_id: int, who: str, note: str) -> None:
+        alert = self.get(alert_id)
+        with self.conn:
+            self._history(alert_id, who, "note", alert.status, alert.status, note)
+
+    # -- statistics --------------------------------------------------------------------
+    def stats(self, *, top: int = 5) -> dict[str, Any]:
+        """Open by severity, MTTA, MTTR, false-positive rate per rule, noisiest rules."""
+        q = self.conn.execute
+        open_by_level = dict.fromkeys(reversed(LEVEL_ORDER), 0)
+        for level, n in q("SELECT level, COUNT(*) FROM alerts WHERE status != 'closed' "
+                          "GROUP BY level"):
+            open_by_level[level] = n
+        mtta = q("SELECT AVG(acknowledged - created) FROM alerts WHERE acknowledged IS NOT "
+                 "NULL").fetchone()[0]
+        mttr = q("SELECT AVG(closed - created) FROM alerts WHERE closed IS NOT NULL"
+                 ).fetchone()[0]
+        per_rule = []
+        for rule_id, title, total, closed, fp, events in q(
+                "SELECT rule_id, rule_title, COUNT(*), SUM(status='closed'), "
+                "SUM(close_reason='false_positive'), SUM(count) FROM alerts "
+                "GROUP BY rule_id ORDER BY COUNT(*) DESC, SUM(count) DESC"):
+            per_rule.append({"rule_id": rule_id, "rule_title": title, "alerts": total,
+                             "events": events, "closed": closed,
+                             "false_positives": fp,
+                             "false_positive_rate": round(fp / closed, 3) if closed else None})
+        suppressed = q("SELECT COALESCE(SUM(count), 0) FROM suppressed_hits").fetchone()[0]
+        return {
+            "open_by_severity": open_by_level,
+            "total": q("SELECT COUNT(*) FROM alerts").fetchone()[0],
+            "mtta_seconds": None if mtta is None else round(mtta, 1),
+            "mttr_seconds": None if mttr is None else round(mttr, 1),
+            "per_rule": per_rule,
+            "noisiest_rules": per_rule[:top],
+            "suppressed_hits": suppressed,
+        }
+
+
+_COLUMNS = ("id, rule_id, rule_title, level, tags, entity, first_seen, last_seen, count, "
+            "status, assignee, close_reason, created, acknowledged, closed")

@@ -1,0 +1,77 @@
+"""Real attack logs from the lab: hydra, from the management network (the machine's own
+namespace: lab hosts do not reach each other's management addresses), guesses the netops
+password of a router's own sshd, then the attacker logs in with the right one. The
+router's auth.log (written by its own sshd + rsyslog) goes through `socctl collect
+replay` and `socctl detect run --all`, which must give exactly one grouped brute-force
+alert and one success-after-brute-force alert on the attacker's address, and nothing on
+the lab's own key-based root logins.
+
+Bounded: 24 guesses, 4 tasks, a 90 s timeout, lab-only addresses (198.18.0.0/15)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from socctl.cli.main import cli
+from socctl.config import Settings
+from socctl.lab import runtime
+from socctl.lab.plan import LabPlan
+
+TARGET = "p01-rtr1"
+
+
+def test_hydra_then_login_gives_grouped_alerts_on_the_attacker(
+        lab: LabPlan, lab_settings: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("hydra") is None or shutil.which("sshpass") is None:
+        pytest.skip("hydra and sshpass are needed (./dev installs them)")
+    target_ip = str(lab.host(TARGET).management.ip)
+    route = subprocess.run(["ip", "-o", "route", "get", target_ip], capture_output=True,
+                           text=True, check=True).stdout.split()
+    attacker_ip = route[route.index("src") + 1]
+    guesses = tmp_path / "guesses.txt"
+    guesses.write_text("\n".join(f"Winter2026!{i}" for i in range(24)) + "\n")
+    hydra = subprocess.run(["hydra", "-l", "netops", "-P", str(guesses), "-t", "4", "-I",
+                            "-q", f"ssh://{target_ip}"], capture_output=True, text=True,
+                           timeout=90, check=False)
+    hydra_out = (hydra.stdout + hydra.stderr)[-1500:]
+    password = runtime.lab_secrets(runtime.LabPaths.of(lab_settings))["netops_password"]
+    # the password goes through stdin, never argv or the environment of this process
+    subprocess.run([
+        "sh", "-c", 'SSHPASS="$(cat)" exec sshpass -e ssh -o StrictHostKeyChecking=no '
+        "-o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password "
+        f"-o PubkeyAuthentication=no -o ConnectTimeout=5 netops@{target_ip} 'show version'"],
+        input=password, capture_output=True, text=True, timeout=30, check=False)
+
+    # sshd logs through the host's own rsyslog (auth facility -> auth.log)
+    log = runtime.run_in(TARGET, ["sh", "-c", "cat /var/log/auth.log 2>/dev/null || "
+                                  "grep sshd /var/log/syslog"]).stdout
+    assert f"Failed password for netops from {attacker_ip}" in log, (
+        f"sshd logged no failed guesses; hydra said: {hydra_out!r}; log: {log[-1500:]!r}")
+    assert f"Accepted password for netops from {attacker_ip}" in log, log[-1500:]
+    auth = tmp_path / "auth.log"
+    auth.write_text(log, encoding="utf-8")
+
+    monkeypatch.setenv("SOCCTL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("SOCCTL_EVENTS_DB", raising=False)
+    runner = CliRunner()
+    replay = runner.invoke(cli, ["-o", "json", "collect", "replay", "--source", "auth",
+                                 str(auth)], catch_exceptions=False)
+    assert replay.exit_code == 0, replay.output
+    run = runner.invoke(cli, ["-o", "json", "detect", "run", "--all"],
+                        catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    alerts = json.loads(runner.invoke(cli, ["-o", "json", "alerts", "list"]).output)
+    got = sorted((a["rule_title"], a.get("source.ip")) for a in alerts)
+    assert got == [("SSH Brute Force From One Source", attacker_ip),
+                   ("SSH Successful Login After Brute Force From the Same Source",
+                    attacker_ip)], got
+    brute = next(a for a in alerts if a["rule_title"].startswith("SSH Brute"))
+    assert brute["count"] >= 20  # every failed guess sshd logged, in one alert
+    assert password not in log and password not in json.dumps(alerts)

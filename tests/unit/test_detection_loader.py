@@ -1,0 +1,103 @@
+"""Bad rule files give located errors (file, line, field), all of them, and a non-zero
+`socctl detect check`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from socctl.cli.main import cli
+from socctl.detection.loader import check_rules
+
+DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
+
+
+def _copy(tmp: Path, name: str = "web_xss") -> Path:
+    for suffix in (".yml", ".tests.yml"):
+        shutil.copy(DETECTIONS / "web" / f"{name}{suffix}", tmp / f"{name}{suffix}")
+    return tmp / f"{name}.yml"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_unknown_field_is_located_at_its_line(tmp_path: Path) -> None:
+    rule = _copy(tmp_path)
+    _edit(rule, "url.original|contains:", "cs-uri-query|contains:")
+    _, problems = check_rules(tmp_path)
+    [p] = [p for p in problems if "cs-uri-query" in p.message]
+    assert p.location.path == str(rule)
+    assert p.location.line == _line_of(rule, "cs-uri-query")
+    assert p.location.field == "detection.selection.cs-uri-query|contains"
+    assert "no column in the store" in p.message
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    rule = _copy(tmp_path)
+    _edit(rule, "status: test", "status: test\nlogsource_typo: 1")
+    text = rule.read_text()
+    rid = text.split("id: ", 1)[1].split("\n", 1)[0]
+    rule.write_text(text.replace(rid, "not-a-uuid").replace("  - attack.t1190\n", "")
+                    .replace("  - attack.t1059.007\n", ""))
+    other = _copy(tmp_path, "web_sqli")
+    _edit(other, "category: webserver", "category: proxy")
+    _, problems = check_rules(tmp_path)
+    messages = [f"{Path(p.location.path).name}:{p.location.field}: {p.message}"
+                for p in problems]
+    assert any("web_xss.yml:id: id must be a UUIDv4" in m for m in messages), messages
+    assert any("web_xss.yml:tags: needs at least one ATT&CK technique" in m for m in messages)
+    assert any("web_sqli.yml:logsource: unsupported logsource" in m for m in messages)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    rule = _copy(tmp_path)
+    _edit(rule, "title: Cross-Site", "title: Cross: Site")
+    _, problems = check_rules(tmp_path)
+    assert problems[0].location.line == 1 and "invalid YAML" in problems[0].message
+
+
+def test_pysigma_errors_are_reported_with_the_file(tmp_path: Path) -> None:
+    rule = _copy(tmp_path)
+    _edit(rule, "condition: selection", "condition: selection and missing_one")
+    _, problems = check_rules(tmp_path)
+    assert any(p.location.path == str(rule) and "missing_one" in p.message for p in problems)
+
+
+def test_correlation_naming_an_unknown_rule(tmp_path: Path) -> None:
+    shutil.copy(DETECTIONS / "account" / "ssh_brute_force.yml", tmp_path)
+    shutil.copy(DETECTIONS / "account" / "ssh_brute_force.tests.yml", tmp_path)
+    _, problems = check_rules(tmp_path)
+    assert any("unknown rule 'ssh_auth_failure'" in p.message for p in problems)
+
+
+def test_suppression_needs_owner_reason_and_expiry(tmp_path: Path) -> None:
+    _copy(tmp_path)
+    (tmp_path / "suppressions").mkdir()
+    bad = tmp_path / "suppressions" / "bad.yml"
+    bad.write_text("suppressions:\n  - id: x1\n    rule: '*'\n    match: {source.ip: 1.2.3.4}\n"
+                   "    reason: scanner of the SOC\n")
+    _, problems = check_rules(tmp_path)
+    fields = {p.location.field for p in problems if p.location.path == str(bad)}
+    assert fields == {"suppressions[0].owner", "suppressions[0].expires"}
+
+
+def test_detect_check_cli_exits_non_zero_with_locations(tmp_path: Path) -> None:
+    rule = _copy(tmp_path)
+    _edit(rule, "level: high", "level: severe")
+    result = CliRunner().invoke(cli, ["detect", "check", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{rule}" in result.output and "error" in result.output
+
+
+def test_the_shipped_rules_pass_detect_check() -> None:
+    result = CliRunner().invoke(cli, ["detect", "check", str(DETECTIONS)])
+    assert result.exit_code == 0, result.output

@@ -1,0 +1,155 @@
+"""Alert grouping, suppression, lifecycle and audit trail, and the scheduled-run checkpoint,
+on the real engine and the collector's store schema (in memory)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from socctl.detection.engine import Hit
+from socctl.detection.loader import load_rules
+from socctl.detection.model import Suppression
+from socctl.detection.runner import Detector
+from socctl.detection.testing import event_row, insert_rows, open_store
+from socctl.triage.store import AlertStore, TriageError
+
+DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
+RULESET = load_rules(DETECTIONS)
+T0 = 1_795_000_000.0
+XSS = next(r for r in RULESET.rules if r.title.startswith("Cross-Site"))
+BRUTE = RULESET.by_id("ssh_brute_force")
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(RULESET)
+
+
+@pytest.fixture
+def conn() -> sqlite3.Connection:
+    return open_store()
+
+
+def xss(ip: str, ts: float, n: int = 0) -> tuple[object, ...]:
+    line = (f'{ip} - - [22/Nov/2026:08:00:01 +0000] "GET /q?x=%3Cscript%3E{n} HTTP/1.1" 200 '
+            '5 "-" "Mozilla/5.0"')
+    return event_row("nginx.access", line, ts, {"source.ip": ip})
+
+
+def ssh_fail(ip: str, ts: float) -> tuple[object, ...]:
+    line = f"Nov 22 08:00:01 db1 sshd[1]: Failed password for alice from {ip} port 4 ssh2"
+    return event_row("sshd", line, ts, {})
+
+
+def hit(rule_id: str, ip: str, ts: float, eid: str) -> Hit:
+    return Hit(rule_id, (("source.ip", ip),), (eid,), ts, ts)
+
+
+def test_matches_of_one_rule_and_entity_within_the_window_group_into_one_alert(
+        conn: sqlite3.Connection, detector: Detector) -> None:
+    insert_rows(conn, [xss("198.18.1.1", T0 + i * 60, i) for i in range(5)]
+                + [xss("198.18.1.2", T0, 99)])
+    detector.run(conn)
+    alerts = AlertStore(conn).query()
+    assert sorted((a.entity["source.ip"], a.count) for a in alerts) == [
+        ("198.18.1.1", 5), ("198.18.1.2", 1)]
+    one = next(a for a in alerts if a.entity["source.ip"] == "198.18.1.1")
+    assert (one.first_seen, one.last_seen) == (T0, T0 + 240)
+    # two hours later (outside the 1h window) it is a new alert
+    insert_rows(conn, [xss("198.18.1.1", T0 + 7200, 50)])
+    result = detector.run(conn, incremental=True)
+    assert len(result.record.new_alerts) == 1
+
+
+def test_a_closed_alert_is_not_extended_new_matches_open_a_new_one(conn: sqlite3.Connection
+                                                                     ) -> None:
+    store = AlertStore(conn)
+    first = store.record([hit(XSS.id, "198.18.1.1", T0, "a")], RULESET.rules)
+    store.close(first.new_alerts[0], "ana", "true_positive")
+    second = store.record([hit(XSS.id, "198.18.1.1", T0 + 10, "b")], RULESET.rules)
+    assert second.new_alerts and second.new_alerts != first.new_alerts
+
+
+def test_an_event_is_counted_once_however_often_it_is_evaluated(conn: sqlite3.Connection
+                                                                  ) -> None:
+    store = AlertStore(conn)
+    for _ in range(3):
+        store.record([hit(XSS.id, "198.18.1.1", T0, "same-event")], RULESET.rules)
+    [alert] = store.query()
+    assert alert.count == 1
+
+
+def test_lifecycle_rules_and_the_audit_trail_is_append_only(conn: sqlite3.Connection) -> None:
+    store = AlertStore(conn)
+    aid = store.record([hit(XSS.id, "198.18.1.1", T0, "a")], RULESET.rules).new_alerts[0]
+    with pytest.raises(TriageError, match="is new: cannot reopen"):
+        store.reopen(aid, "ana")
+    store.acknowledge(aid, "ana", "on it", at=T0 + 60)
+    with pytest.raises(TriageError, match="cannot acknowledge"):
+        store.acknowledge(aid, "bob")
+    store.assign(aid, "ana", "bob")
+    with pytest.raises(TriageError, match="unknown close reason"):
+        store.close(aid, "bob", "fixed")
+    store.close(aid, "bob", "duplicate", "same as #1")
+    alert = store.reopen(aid, "carol", "not a duplicate after all")
+    assert alert.status == "assigned" and alert.close_reason is None
+    history = store.history(aid)
+    assert [(h.who, h.action) for h in history] == [
+        ("socctl-detect", "created"), ("ana", "acknowledge"), ("ana", "assign"),
+        ("bob", "close"), ("carol", "reopen")]
+    assert history[3].note == "same as #1"
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE alert_history SET who='mallory'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM alert_history")
+
+
+def test_suppressions_match_entity_by_value_or_cidr_until_they_expire(
+        conn: sqlite3.Connection) -> None:
+    today = dt.date(2026, 11, 22)
+    active = Suppression(id="scanner", rule="*", match={"source.ip": "198.19.128.0/25"},
+                         owner="soc", reason="SOC scanner", expires=today)
+    expired = Suppression(id="old", rule=XSS.id, match={"source.ip": "198.18.9.9"},
+                          owner="soc", reason="old exception", expires=today - dt.timedelta(1))
+    store = AlertStore(conn)
+    now = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC).timestamp()
+    result = store.record([hit(XSS.id, "198.19.128.7", T0, "a"),
+                           hit(XSS.id, "198.19.128.200", T0, "b"),
+                           hit(XSS.id, "198.18.9.9", T0, "c")],
+                          RULESET.rules, [active, expired], now=now)
+    assert result.suppressed == 1
+    assert sorted(a.entity["source.ip"] for a in store.query()) == ["198.18.9.9",
+                                                                     "198.19.128.200"]
+    assert store.stats()["suppressed_hits"] == 1
+
+
+def test_checkpoint_evaluates_each_stored_event_once_and_skips_none(
+        conn: sqlite3.Connection, detector: Detector) -> None:
+    insert_rows(conn, [xss("198.18.1.1", T0, 1)])
+    first = detector.run(conn, incremental=True)
+    assert (first.events, first.record.hits) == (1, 1)
+    assert detector.run(conn, incremental=True).events == 0
+    # a late event: stored now with an old timestamp, still evaluated exactly once
+    insert_rows(conn, [xss("198.18.1.3", T0 - 86400, 2), xss("198.18.1.1", T0 + 5, 3)])
+    late = detector.run(conn, incremental=True)
+    assert (late.events, late.record.hits) == (2, 2)
+    assert detector.run(conn, incremental=True).events == 0
+    total = conn.execute("SELECT SUM(count) FROM alerts").fetchone()[0]
+    assert total == 3
+
+
+def test_correlation_window_spanning_two_scheduled_runs_is_one_alert(
+        conn: sqlite3.Connection, detector: Detector) -> None:
+    insert_rows(conn, [ssh_fail("198.18.2.2", T0 + i) for i in range(6)])
+    assert detector.run(conn, incremental=True).record.new_alerts == []  # 6 < 10
+    insert_rows(conn, [ssh_fail("198.18.2.2", T0 + 6 + i) for i in range(20)])
+    second = detector.run(conn, incremental=True)
+    brute = [a for a in AlertStore(conn).query() if a.rule_id == BRUTE.id]
+    assert len(brute) == 1 and brute[0].count == 26 and second.record.new_alerts
+    insert_rows(conn, [ssh_fail("198.18.2.2", T0 + 30 + i) for i in range(5)])
+    detector.run(conn, incremental=True)
+    brute = [a for a in AlertStore(conn).query() if a.rule_id == BRUTE.id]
+    assert len(brute) == 1 and brute[0].count == 31
