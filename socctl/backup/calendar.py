@@ -8,6 +8,7 @@ leave ``backup status`` checking against a stale constant.
 from __future__ import annotations
 
 import calendar as _cal
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -76,7 +77,7 @@ def max_gap(policy: Policy, kind: BackupType, start: date | None = None,
     times.sort()
     if len(times) < 2:
         return None
-    return max(b - a for a, b in zip(times, times[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 def freshness_limits_for_tier(policy: Policy, tier: str | None) -> dict[str, timedelta]:

@@ -219,3 +219,19 @@ def verify(settings: Settings, name: str | None = None, tier: str | None = None
         result["evidence"] = str(_save(settings, "verify", result))
         out.append(result)
     return out
+
+
+def setup_lab(settings: Settings, fresh: bool = False) -> dict[str, Any]:
+    """Provision the lab's primary and standby from the databases policy, seed data."""
+    from socctl.backup import provision
+
+    retention = {}
+    for policy in load(settings):
+        if policy.engine is Engine.PGBACKREST:
+            retention = {t.name: (t.retention.full or 2, t.retention.diff or 6)
+                         for t in policy.tiers}
+    result = provision.setup_lab_database(settings, retention, fresh=fresh)
+    out: dict[str, Any] = {"playbook": result.to_dict()}
+    if result.succeeded:
+        out["seed"] = provision.seed_lab_data(settings)
+    return out

@@ -139,14 +139,14 @@ def _checks(policy: Policy, data: object, path: Path) -> list[Problem]:
             problems.append(error(Location.of(path, line_of(data, ("runs", i, "type")),
                                               f"runs[{i}].type"),
                                   "restic snapshots are always full: use type full"))
-    for i, tier in enumerate(policy.tiers):
+    for i, t in enumerate(policy.tiers):
         where = Location.of(path, line_of(data, ("tiers", i)), f"tiers[{i}]")
-        if names.count(tier.name) > 1:
-            problems.append(error(where, f"duplicate tier name {tier.name!r}"))
-        if policy.engine is Engine.PGBACKREST and tier.repo is None:
+        if names.count(t.name) > 1:
+            problems.append(error(where, f"duplicate tier name {t.name!r}"))
+        if policy.engine is Engine.PGBACKREST and t.repo is None:
             problems.append(error(where, "pgbackrest tiers need a repo number"))
-        if tier.copy_of is not None and tier.copy_of not in names:
-            problems.append(error(where, f"copy_of names unknown tier {tier.copy_of!r}"))
+        if t.copy_of is not None and t.copy_of not in names:
+            problems.append(error(where, f"copy_of names unknown tier {t.copy_of!r}"))
     repos = [t.repo for t in policy.tiers if t.repo is not None]
     if len(repos) != len(set(repos)):
         problems.append(error(Location.of(path, line_of(data, ("tiers",)), "tiers"),

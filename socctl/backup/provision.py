@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,9 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
 def run_playbook(settings: Settings, playbook: str, inventory: Path,
                  extra_vars: dict[str, Any], timeout: float = 600) -> PlaybookResult:
     """ansible-playbook with the extra vars in a 0600 file (secrets never on argv)."""
-    exe = shutil.which("ansible-playbook") or str(Path(os.sys.executable).parent /
-                                                  "ansible-playbook")
+    exe = str(Path(sys.executable).parent / "ansible-playbook")
+    if not Path(exe).exists():
+        exe = shutil.which("ansible-playbook") or exe
     vars_dir = settings.state_dir / "backup"
     vars_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     vars_file = vars_dir / "extra-vars.json"
@@ -150,8 +152,8 @@ def setup_lab_database(settings: Settings, repo_retention: dict[str, tuple[int, 
     if fresh:
         reset_lab_storage()
     plan = runtime.load_plan(settings)
-    addresses = {name: str(plan.host(name).lan.ip) for name in (PRIMARY, STANDBY)
-                 if plan.host(name).lan is not None}
+    addresses = {name: str(lan.ip) for name in (PRIMARY, STANDBY)
+                 if (lan := plan.host(name).lan) is not None}
     s = db_secrets(settings)
     repos = [{"path": str(path), "retention_full": repo_retention.get(tier, (2, 6))[0],
               "retention_diff": repo_retention.get(tier, (2, 6))[1]}
@@ -163,3 +165,30 @@ def setup_lab_database(settings: Settings, repo_retention: dict[str, tuple[int, 
              "postgresql_port": PORT, "postgresql_cluster": CLUSTER}
     inventory = runtime.LabPaths.of(settings).ansible_inventory
     return run_playbook(settings, "database.yml", inventory, extra)
+
+
+SEED_SQL = """
+SET synchronous_commit = local;
+CREATE TABLE IF NOT EXISTS insurance_card (id bigint PRIMARY KEY, holder text NOT NULL,
+  province text NOT NULL, valid_until date NOT NULL);
+CREATE TABLE IF NOT EXISTS contribution (id bigint PRIMARY KEY, card_id bigint NOT NULL,
+  month date NOT NULL, amount_vnd bigint NOT NULL);
+INSERT INTO insurance_card SELECT g, 'holder ' || g, lpad((g % 63 + 1)::text, 2, '0'),
+  date '2027-12-31' - (g % 365) FROM generate_series(1, {rows}) g ON CONFLICT DO NOTHING;
+INSERT INTO contribution SELECT g, g % {rows} + 1, date '2026-01-01' + (g % 12) * 31,
+  (g % 97 + 1) * 10000 FROM generate_series(1, {rows}) g ON CONFLICT DO NOTHING;
+GRANT ALL ON insurance_card, contribution TO socctl_app;
+"""
+
+
+def seed_lab_data(settings: Settings, rows: int = 20000) -> str:
+    """A small agency database for backups, restores and drills (idempotent)."""
+    from socctl.backup.hosts import LabHosts
+
+    result = LabHosts().run(PRIMARY, ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-p",
+                                      str(PORT), "-d", APP_DATABASE], user="postgres",
+                            input_text=SEED_SQL.format(rows=rows), timeout=120)
+    if not result.ok:
+        raise ToolError(f"seeding the lab database failed: {result.brief()}",
+                        Location(f"host:{PRIMARY}"))
+    return f"{rows} rows in insurance_card and contribution"

@@ -93,7 +93,7 @@ def evaluate_pgbackrest(policy: Policy, info: dict[str, Any], listings: dict[int
         if archiver.get("last_archived_wal") and archiver.get("current"):
             lag = wal.number(archiver["current"]) - wal.number(archiver["last_archived_wal"])
         age = _age(now, archiver.get("last_archived_time"))
-        ok = not failing and (lag is not None and lag <= 1 or (age or 0) <= limit)
+        ok = not failing and ((lag is not None and lag <= 1) or (age or 0) <= limit)
         detail = (f"archiver failing since {archiver.get('last_failed_wal')}" if failing
                   else f"last archived {archiver.get('last_archived_wal')} {_fmt(age)} ago, "
                        f"{lag} segment(s) behind")

@@ -40,7 +40,10 @@ def gaps(archived: Iterable[str], start: str, stop: str | None = None) -> list[t
     Returns ``(first missing, last missing)`` pairs, named on the timeline of ``start``.
     """
     present = {n for name in archived if (p := parse(name.rsplit("/", 1)[-1])) for n in [p[1]]}
-    first, tli = number(start), parse(start)[0] if parse(start) else 1
+    parsed = parse(start)
+    if parsed is None:
+        raise ValueError(f"not a WAL segment name: {start!r}")
+    tli, first = parsed
     last = number(stop) if stop else max(present, default=first)
     out: list[tuple[str, str]] = []
     run_start: int | None = None

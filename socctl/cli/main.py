@@ -91,11 +91,13 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 
 def _register() -> None:
-    from socctl.cli import demo, inventory, lab
+    from socctl.cli import backup, demo, drill, inventory, lab
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
     cli.add_command(demo.command)
+    cli.add_command(backup.group)
+    cli.add_command(drill.group)
 
 
 _register()

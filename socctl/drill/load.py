@@ -7,6 +7,7 @@ still in recovery, which is how clients follow the primary without a VIP.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -82,10 +83,8 @@ class WriteLoad:
                 # Not acknowledged: the row may or may not exist; only acks are promised.
                 self.errors.append((time.time(), str(exc).strip().splitlines()[0][:200]))
                 if conn is not None:
-                    try:
+                    with contextlib.suppress(psycopg.Error):
                         conn.close()
-                    except psycopg.Error:
-                        pass
                 conn = None
                 time.sleep(0.02)
                 continue
