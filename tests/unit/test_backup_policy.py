@@ -9,8 +9,14 @@ from typing import Any
 import pytest
 
 from socctl.backup import wal
-from socctl.backup.calendar import (backup_units, cron_line, freshness_limits_for_tier,
-                                    max_gap, plan_for, write_units)
+from socctl.backup.calendar import (
+    backup_units,
+    cron_line,
+    freshness_limits_for_tier,
+    max_gap,
+    plan_for,
+    write_units,
+)
 from socctl.backup.policy import BackupType, load_policies, load_policy_file
 from socctl.backup.status import evaluate_pgbackrest
 from tests.conftest import REPO
