@@ -57,7 +57,9 @@ class Hosts:
             raise ToolError(f"cannot pass environment (secrets) to {host} this way",
                             Location(f"host:{host}"), hint="run it on the lab or locally")
         if user:
-            inner = ["runuser", "-u", user, "--", *inner]
+            # The host's working directory (/root) is closed to the user; PostgreSQL's
+            # tools (pg_ctl, pg_rewind) resolve their own path through getcwd and fail.
+            inner = ["runuser", "-u", user, "--", "env", "-C", "/", *inner]
         full = self.argv(host, inner)
         started = time.monotonic()
         try:
