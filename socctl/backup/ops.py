@@ -190,6 +190,7 @@ def verify_pgbackrest(settings: Settings, hosts: Hosts, policy: Policy,
                 key, _, value = line.partition("|")
                 checksums[key] = value
     restore_seconds = time.monotonic() - started
+    server_log = hosts.run(host, ["tail", "-n", "5", f"{SCRATCH}/verify.log"]).stdout.strip()
     hosts.run(host, [*run_pg, "/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH, "-m",
                      "fast", "stop"], timeout=60)
     hosts.run(host, ["rm", "-rf", SCRATCH])
@@ -199,8 +200,10 @@ def verify_pgbackrest(settings: Settings, hosts: Hosts, policy: Policy,
                "data_age_seconds": round(time.time() - float(point["time"]), 1),
                "actual": checksums, "tables_match": matches,
                "detail": ("every key table matches the source at the restore point" if ok
-                          else "server did not start" if not start.ok
-                          else "recovery did not reach the restore point" if not promoted
+                          else f"server did not start: {start.brief()} {server_log}"
+                          if not start.ok
+                          else f"recovery did not reach the restore point: {server_log}"
+                          if not promoted
                           else "table contents differ: " + ", ".join(
                               t for t, m in matches.items() if not m))}
     return result

@@ -282,8 +282,15 @@ def rewind_old_primary(ctx: Context, step: Step) -> str:
     data = f"/var/lib/postgresql/{VERSION}/{CLUSTER}"
     source = (f"host={ctx.lan[ctx.standby]} port={ctx.port} user=replicator dbname=postgres "
               "passfile=/var/lib/postgresql/.pgpass")
+    # pg_rewind needs a clean shutdown, and its own crash recovery (postgres --single)
+    # cannot find the configuration under /etc: recover here, reachable by no client
+    # and archiving nothing, then stop cleanly.
+    ctx.pg(ctx.primary, "start", "-o", "-c listen_addresses= -c archive_mode=off",
+           timeout=step.timeout_seconds)
+    ctx.pg(ctx.primary, "stop", "-m", "fast", timeout=step.timeout_seconds)
     r = ctx.hosts.run(ctx.primary, [f"{PG_BIN}/pg_rewind", f"--target-pgdata={data}",
-                                    f"--source-server={source}", "--progress"],
+                                    f"--source-server={source}", "--no-ensure-shutdown",
+                                    "--progress"],
                       user="postgres", timeout=step.timeout_seconds)
     if not r.ok:
         raise StepFailed(f"pg_rewind failed: {r.brief()}")
