@@ -302,8 +302,10 @@ def rewind_old_primary(ctx: Context, step: Step) -> str:
     ctx.pg(ctx.primary, "start", timeout=step.timeout_seconds)
     deadline = time.monotonic() + step.timeout_seconds
     while time.monotonic() < deadline:
-        rows = ctx.psql(ctx.standby, "SELECT state || ':' || coalesce(replay_lsn = "
-                        "pg_current_wal_lsn(), false) FROM pg_stat_replication WHERE "
+        # caught up: streaming and replaying within 1 MiB of the primary under load
+        rows = ctx.psql(ctx.standby, "SELECT state || ':' || coalesce(pg_wal_lsn_diff("
+                        "pg_current_wal_lsn(), replay_lsn) < 1048576, false) FROM "
+                        "pg_stat_replication WHERE "
                         f"application_name = '{ctx.primary.replace('-', '_')}';")
         if rows == "streaming:true":
             ctx.result.measures["failback_seconds"] = round(time.time() - started, 3)
