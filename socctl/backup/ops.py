@@ -145,9 +145,8 @@ def verify_pgbackrest(settings: Settings, hosts: Hosts, policy: Policy,
         t for t in policy.tiers if t.site != policy.tiers[0].site)
     primary = pgbackrest.find_primary(hosts, policy)
     host = next((h for h in policy.target.hosts if h != primary), primary)
-    run_pg = ["runuser", "-u", "postgres", "--"]
-    hosts.run(host, [*run_pg, "/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH, "-m",
-                     "immediate", "stop"], timeout=30)
+    hosts.run(host, ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH, "-m",
+                     "immediate", "stop"], user="postgres", timeout=30)
     hosts.run(host, ["rm", "-rf", SCRATCH])
     hosts.run(host, ["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700",
                      SCRATCH])
@@ -167,9 +166,9 @@ def verify_pgbackrest(settings: Settings, hosts: Hosts, policy: Policy,
     hosts.run(host, ["tee", f"{SCRATCH}/postgresql.conf"], user="postgres", input_text=conf)
     hosts.run(host, ["tee", f"{SCRATCH}/pg_hba.conf"], user="postgres",
               input_text="local all all peer\n")
-    start = hosts.run(host, [*run_pg, "/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH,
+    start = hosts.run(host, ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH,
                              "-l", f"{SCRATCH}/verify.log", "-w", "-t", "120", "start"],
-                      timeout=150)
+                      user="postgres", timeout=150)
     checksums: dict[str, str] = {}
     promoted = False
     if start.ok:
@@ -191,8 +190,8 @@ def verify_pgbackrest(settings: Settings, hosts: Hosts, policy: Policy,
                 checksums[key] = value
     restore_seconds = time.monotonic() - started
     server_log = hosts.run(host, ["tail", "-n", "5", f"{SCRATCH}/verify.log"]).stdout.strip()
-    hosts.run(host, [*run_pg, "/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH, "-m",
-                     "fast", "stop"], timeout=60)
+    hosts.run(host, ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH, "-m",
+                     "fast", "stop"], user="postgres", timeout=60)
     hosts.run(host, ["rm", "-rf", SCRATCH])
     matches = {t: checksums.get(t) == v for t, v in point["tables"].items()}
     ok = start.ok and promoted and all(matches.values())
