@@ -45,8 +45,9 @@ def plan_for(policies: list[Policy], day: date) -> list[PlannedRun]:
     for policy in policies:
         for i, run in enumerate(policy.runs):
             if runs_on(run, day):
+                where = Path(policy.path)
                 out.append(PlannedRun(policy.id, run.type.value, run.at, tuple(run.tiers),
-                                      run.why, f"{policy.path}: runs[{i}]"))
+                                      run.why, f"{where.parent.name}/{where.name}: runs[{i}]"))
     return sorted(out, key=lambda r: (r.at, r.policy, r.type))
 
 
