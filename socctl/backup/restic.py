@@ -8,6 +8,7 @@ secrets file and reaches restic through its environment only.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,12 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env |= extra
     return env
+
+
+def snapshot_epoch(text: str) -> float:
+    """restic prints nanoseconds (``...:15.123456789+07:00``); Python parses microseconds."""
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text).timestamp()
 
 
 def _runner_host(policy: Policy) -> str:
@@ -107,7 +114,7 @@ def inspect(hosts: Hosts, policy: Policy) -> tuple[dict[str, list[dict[str, Any]
         result = _restic(hosts, host, tier.path, "snapshots", "--json", timeout=120)
         found = json.loads(result.stdout or "[]") if result.ok else []
         for s in found or []:
-            s["epoch"] = datetime.fromisoformat(s["time"]).timestamp()
+            s["epoch"] = snapshot_epoch(s["time"])
         snaps[tier.name] = found or []
         checks[tier.name] = _restic(hosts, host, tier.path, "check", timeout=300).ok
     return snaps, checks

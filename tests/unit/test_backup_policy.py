@@ -161,3 +161,11 @@ def test_status_evaluation_flags_gaps_broken_chains_and_stale_backups(
     failing = dict(archiver, last_failed_time=now - 5, last_failed_wal=wal.name_of(1, 12))
     arch = evaluate_pgbackrest(db, _info(now), listings, failing, now)
     assert [f.check for f in arch if not f.ok] == ["WAL archiving"]
+
+
+def test_restic_snapshot_times_with_nanoseconds() -> None:
+    from socctl.backup.restic import snapshot_epoch
+
+    assert snapshot_epoch("2026-11-22T08:40:15.123456789+07:00") == pytest.approx(
+        1795311615.123456)
+    assert snapshot_epoch("2026-11-22T01:40:15Z") == 1795311615.0
