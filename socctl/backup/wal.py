@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 
 SEGMENTS_PER_LOG = 0x100  # 4 GiB per log file / 16 MiB segments
-_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(?:-[0-9a-f]+)?(?:\.\w+)*$")
+_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})"
+                      r"(?:-[0-9a-f]{40})?(?:\.(?:gz|lz4|zst|xz|bz2))?$")
 
 
 def parse(name: str) -> tuple[int, int] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -74,16 +75,16 @@ def test_verify_restores_into_scratch_and_matches_the_source(db: dict[str, Any],
     assert Path(r["evidence"]).exists()
 
 
-def test_a_broken_wal_archive_makes_status_fail(db: dict[str, Any],
-                                                lab_settings: Settings) -> None:
+def test_a_broken_wal_archive_makes_status_fail(db: dict[str, Any], lab_settings: Settings,
+                                                tmp_path: Path) -> None:
     ops.run(lab_settings, "databases", BackupType.LOG)
     archive = provision.lab_repo_paths()["primary_dc"].parent / "pgbackrest" / "archive"
     segments = sorted(p for p in archive.rglob("*") if p.is_file()
                       and len(p.name) > 24 and p.name[:24].isalnum() and "." in p.name)
     assert len(segments) >= 3
     victim = segments[len(segments) // 2]
-    hidden = victim.with_name(victim.name + ".hidden")
-    victim.rename(hidden)
+    hidden = tmp_path / victim.name  # out of the repository, as a lost file would be
+    shutil.move(victim, hidden)
     try:
         findings = ops.status(lab_settings, "databases")
         broken = [f for f in findings if not f.ok]
@@ -95,7 +96,7 @@ def test_a_broken_wal_archive_makes_status_fail(db: dict[str, Any],
         assert result.exit_code == 1
         assert any(not f["ok"] for f in json.loads(result.output))
     finally:
-        hidden.rename(victim)
+        shutil.move(hidden, victim)
     assert all(f.ok for f in ops.status(lab_settings, "databases"))
 
 

@@ -108,7 +108,10 @@ def test_schedule_writes_timers_and_cron(policies: dict[str, Any], tmp_path: Pat
 
 
 def test_wal_gaps() -> None:
-    names = [wal.name_of(1, n) + "-abcdef.gz" for n in (3, 4, 6, 7, 10)]
+    sha = "-" + "ab" * 20
+    names = [wal.name_of(1, n) + sha + ".gz" for n in (3, 4, 6, 7, 10)]
+    names.append(wal.name_of(1, 5) + sha + ".gz.hidden")  # not a segment of the archive
+    assert wal.parse(names[-1]) is None
     assert wal.gaps(names, wal.name_of(1, 3)) == [
         (wal.name_of(1, 5), wal.name_of(1, 5)), (wal.name_of(1, 8), wal.name_of(1, 9))]
     assert wal.gaps(names, wal.name_of(1, 3), wal.name_of(1, 4)) == []
