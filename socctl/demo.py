@@ -129,5 +129,25 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
     from socctl.collector.demo import demo_collect
 
     yield _timed("log collection", lambda: demo_collect(settings))
+    yield _timed("backups and DR drill", lambda: dr_drill_step(settings))
     if not keep_lab:
         yield _timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))
+
+
+def dr_drill_step(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL primary + DR standby (Ansible), a full backup, a measured DR drill."""
+    from socctl.backup import ops as backup_ops
+    from socctl.backup.policy import BackupType
+    from socctl.drill import ops as drill_ops
+
+    setup = backup_ops.setup_lab(settings, fresh=True)
+    if not setup["playbook"]["succeeded"]:
+        raise SocctlError("database.yml failed: " + setup["playbook"]["output_tail"][-300:])
+    if not backup_ops.run(settings, "databases", BackupType.FULL).ok:
+        raise SocctlError("full backup failed")
+    result, paths = drill_ops.run_lab(settings, "lab-primary-db-loss", assume_yes=True)
+    if result.stopped_at:
+        raise SocctlError(f"drill stopped at {result.stopped_at}; report {paths['html']}")
+    m = result.measures
+    return (f"failover RTO {m.get('rto_seconds')} s, RPO {m.get('rpo_rows')} rows, switched "
+            f"back; report {paths['html']}"), {"measures": m, "report": str(paths["html"])}

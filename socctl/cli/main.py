@@ -91,7 +91,8 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 
 def _register() -> None:
-    from socctl.cli import alerts, collect, demo, detect, events, inventory, lab
+    from socctl.cli import (alerts, backup, collect, demo, detect, drill, events, inventory,
+                            lab)
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
@@ -100,6 +101,8 @@ def _register() -> None:
     cli.add_command(alerts.group)
     cli.add_command(collect.group)
     cli.add_command(events.group)
+    cli.add_command(backup.group)
+    cli.add_command(drill.group)
 
 
 _register()

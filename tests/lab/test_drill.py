@@ -1,0 +1,81 @@
+"""DR drills in the lab: real failover and switch-back of PostgreSQL under write load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from socctl.backup import ops as backup_ops
+from socctl.backup import pgbackrest
+from socctl.backup.hosts import LabHosts
+from socctl.backup.policy import BackupType
+from socctl.config import Settings
+from socctl.drill import ops, report
+from socctl.lab.plan import LabPlan
+from tests.conftest import REPO
+from tests.lab.dbfixture import database
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def db(lab: LabPlan, lab_settings: Settings) -> dict[str, Any]:
+    setup = database(lab_settings)
+    # The drill's pre-check wants fresh backups: make sure there are some.
+    assert backup_ops.run(lab_settings, "databases", BackupType.FULL).ok
+    return setup
+
+
+def _primary(settings: Settings) -> str:
+    return pgbackrest.find_primary(LabHosts(), backup_ops.load(settings, "databases")[0])
+
+
+def test_failing_step_stops_the_drill_safely_and_the_report_says_where(
+        db: dict[str, Any], lab_settings: Settings, tmp_path: Path) -> None:
+    plan = yaml.safe_load((REPO / "backup_policies/drills/lab-primary-db-loss.yaml").read_text())
+    plan["id"] = "lab-broken-step"
+    plan["steps"].insert(1, {"id": "app-health", "action": "shell", "host": "dc-primary-db1",
+                             "owner": "application owner", "command": "echo unhealthy; exit 3",
+                             "check": "the application answers", "timeout": "5s"})
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(plan), encoding="utf-8")
+    result, paths = ops.run_lab(lab_settings, str(path), assume_yes=True)
+    assert not result.ok
+    assert result.stopped_at == "app-health"
+    status = {s.id: s.status for s in result.steps}
+    assert status["precheck-replication"] == "ok"
+    assert status["app-health"] == "failed"
+    assert status["loss"] == "not run" and status["promote"] == "not run"
+    assert _primary(lab_settings) == "dc-primary-db1"  # nothing was failed over
+    md = paths["markdown"].read_text()
+    assert "stopped at step `app-health`" in md and "exit 3" in md
+    rec = json.loads(paths["json"].read_text())
+    assert rec["stopped_at"] == "app-health"
+    assert any("app-health" in a for a in rec["follow_up_actions"])
+
+
+def test_drill_fails_over_with_rpo_zero_and_switches_back(db: dict[str, Any],
+                                                          lab_settings: Settings) -> None:
+    result, paths = ops.run_lab(lab_settings, "lab-primary-db-loss", assume_yes=True)
+    logs = {s.id: (s.status, s.detail) for s in result.steps}
+    assert result.stopped_at is None, logs
+    m = result.measures
+    assert m["rpo_rows"] == 0 and m["switchback_rows_lost"] == 0
+    assert 0 < m["rto_seconds"] < 30
+    assert m["failback_seconds"] > 0 and m["switchback_downtime_seconds"] > 0
+    assert m["rows_acknowledged"] > 50
+    assert _primary(lab_settings) == "dc-primary-db1"  # switched back to the original
+    rows = pgbackrest.psql(LabHosts(), "dc-primary-db1",
+                           backup_ops.load(lab_settings, "databases")[0],
+                           "SELECT application_name, state, sync_state FROM "
+                           "pg_stat_replication;").stdout.split()
+    assert "dc_dr_db1|streaming|sync" in rows
+    html = paths["html"].read_text()
+    assert "<svg" in html and "rto_seconds" in html and "Sign-off" in html
+    rec = json.loads(paths["json"].read_text())
+    assert rec["verdicts"]["rpo_rows"]["pass"]
+    assert [h["drill_id"] for h in report.history(lab_settings)][-1] == result.drill_id

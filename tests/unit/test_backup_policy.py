@@ -1,0 +1,174 @@
+"""Backup policies as content: schema, calendar, freshness, WAL gaps, status, schedule."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from socctl.backup import wal
+from socctl.backup.calendar import (
+    backup_units,
+    cron_line,
+    freshness_limits_for_tier,
+    max_gap,
+    plan_for,
+    write_units,
+)
+from socctl.backup.policy import BackupType, load_policies, load_policy_file
+from socctl.backup.status import evaluate_pgbackrest
+from tests.conftest import REPO
+
+POLICIES = REPO / "backup_policies"
+FIXTURES = REPO / "tests/fixtures/backup_policies"
+
+
+@pytest.fixture(scope="module")
+def policies() -> dict[str, Any]:
+    found, problems = load_policies(POLICIES)
+    assert problems == []
+    return found
+
+
+def test_every_real_policy_loads_and_encodes_the_documented_schedule(
+        policies: dict[str, Any]) -> None:
+    assert set(policies) == {"databases", "config-files"}
+    db = policies["databases"]
+    full = [r for r in db.runs if r.type is BackupType.FULL]
+    assert [r.weekdays for r in full] == [["sat", "sun"]]
+    assert {r.type for r in db.runs} == {BackupType.FULL, BackupType.DIFF, BackupType.LOG}
+    assert {t.name: t.repo for t in db.tiers} == {"primary_dc": 1, "dr_dc": 2, "tape": 3}
+    cfg = policies["config-files"]
+    assert cfg.runs[0].monthdays == ["last"]
+    assert cfg.tier("dr_dc").copy_of == "primary_dc"
+
+
+def test_invalid_policy_errors_name_file_line_and_field() -> None:
+    policy, problems = load_policy_file(FIXTURES / "invalid/bad.yaml")
+    assert policy is None
+    where = [(Path(p.location.path).name, p.location.line, p.location.field) for p in problems]
+    assert ("bad.yaml", 9, "runs[0].weekdays[0]") in where
+    _, problems = load_policy_file(FIXTURES / "invalid/bad_ref.yaml")
+    assert len(problems) == 1
+    p = problems[0]
+    assert (p.location.line, p.location.field) == (11, "runs[0].tiers[0]")
+    assert "unknown tier 'nowhere'" in p.message and "primary_dc" in p.message
+
+
+def test_loader_collects_problems_from_every_file() -> None:
+    _, problems = load_policies(FIXTURES / "invalid")
+    assert {Path(p.location.path).name for p in problems} == {"bad.yaml", "bad_ref.yaml"}
+
+
+@pytest.mark.parametrize(("day", "expected"), [
+    (date(2026, 11, 21), {("databases", "full")}),                       # Saturday
+    (date(2026, 11, 22), {("databases", "full")}),                       # Sunday
+    (date(2026, 11, 25), {("databases", "diff"), ("databases", "log")}),  # Wednesday
+    (date(2026, 11, 30), {("databases", "diff"), ("databases", "log"),
+                          ("config-files", "full")}),                    # Monday, last day
+    (date(2026, 2, 28), {("databases", "full"), ("config-files", "full")}),  # Sat, last day
+    (date(2028, 2, 28), {("databases", "diff"), ("databases", "log")}),  # leap year: not last
+])
+def test_plan_says_what_runs_on_a_day(policies: dict[str, Any], day: date,
+                                      expected: set[tuple[str, str]]) -> None:
+    runs = plan_for(list(policies.values()), day)
+    assert {(r.policy, r.type) for r in runs} == expected
+    assert all(r.why and "backup_policies" in r.source for r in runs)
+
+
+def test_freshness_comes_from_the_schedule(policies: dict[str, Any]) -> None:
+    db = policies["databases"]
+    assert max_gap(db, BackupType.FULL) == timedelta(days=6)  # Sunday to Saturday
+    assert max_gap(db, BackupType.DIFF) == timedelta(days=1)
+    limits = freshness_limits_for_tier(db, "tape")
+    assert limits["full"] == timedelta(days=6, hours=6)
+    assert "diff" in limits  # tape gets fulls only: its full/diff limit is the full gap
+    assert limits["diff"] == timedelta(days=6, hours=6)
+    assert freshness_limits_for_tier(db, "primary_dc")["diff"] == timedelta(days=1, hours=6)
+    monthly = freshness_limits_for_tier(policies["config-files"], "primary_dc")
+    assert monthly["full"] == timedelta(days=31, hours=48)
+
+
+def test_schedule_writes_timers_and_cron(policies: dict[str, Any], tmp_path: Path) -> None:
+    units, cron = backup_units(list(policies.values()), "/opt/socctl")
+    files = write_units(tmp_path, units, cron, "socctl-backup.cron")
+    timer = (tmp_path / "socctl-backup-databases-full.timer").read_text()
+    assert "OnCalendar=Sat,Sun *-*-* 23:00:00" in timer
+    monthly = (tmp_path / "socctl-backup-config-files-full.timer").read_text()
+    assert "OnCalendar=*-*~01 22:00:00" in monthly
+    service = (tmp_path / "socctl-backup-databases-diff.service").read_text()
+    assert "ExecStart=/opt/socctl backup run databases --type diff" in service
+    crontab = (tmp_path / "socctl-backup.cron").read_text()
+    assert "0 23 * * 6,0 root /opt/socctl backup run databases --type full" in crontab
+    assert "28-31 * *" in crontab and len(files) == 2 * len(units) + 1
+    run = policies["databases"].runs[1]
+    assert cron_line(run, "x") == "0 23 * * 1,2,3,4,5 root x"
+
+
+def test_wal_gaps() -> None:
+    sha = "-" + "ab" * 20
+    names = [wal.name_of(1, n) + sha + ".gz" for n in (3, 4, 6, 7, 10)]
+    names.append(wal.name_of(1, 5) + sha + ".gz.hidden")  # not a segment of the archive
+    assert wal.parse(names[-1]) is None
+    assert wal.gaps(names, wal.name_of(1, 3)) == [
+        (wal.name_of(1, 5), wal.name_of(1, 5)), (wal.name_of(1, 8), wal.name_of(1, 9))]
+    assert wal.gaps(names, wal.name_of(1, 3), wal.name_of(1, 4)) == []
+    # crossing a log boundary and a timeline switch
+    cross = ["0000000100000000000000FF", "000000020000000100000000"]
+    assert wal.gaps(cross, "0000000100000000000000FF") == []
+    assert wal.number("000000010000000100000002") == 0x102
+
+
+def _info(now: float, drop_prior: bool = False) -> dict[str, Any]:
+    def backup(label: str, kind: str, repo: int, age: float, start: int, prior: str | None
+               ) -> dict[str, Any]:
+        return {"label": label, "type": kind, "prior": prior, "error": False,
+                "database": {"id": 1, "repo-key": repo},
+                "timestamp": {"start": now - age - 5, "stop": now - age},
+                "archive": {"start": wal.name_of(1, start), "stop": wal.name_of(1, start + 1)}}
+    backups = []
+    for repo in (1, 2):
+        backups.append(backup("F1", "full", repo, 3 * 86400, 2, None))
+        backups.append(backup("F1_D1", "diff", repo, 3600, 6, None if drop_prior else "F1"))
+    backups.append(backup("T1", "full", 3, 3 * 86400, 2, None))
+    if drop_prior:
+        backups[1]["prior"] = "GONE"
+    return {"backup": backups}
+
+
+def test_status_evaluation_flags_gaps_broken_chains_and_stale_backups(
+        policies: dict[str, Any]) -> None:
+    db = policies["databases"]
+    now = 1_800_000_000.0
+    segs = [wal.name_of(1, n) for n in range(2, 12)]
+    listings = {1: segs, 2: segs, 3: segs}
+    archiver = {"last_archived_wal": wal.name_of(1, 11), "current": wal.name_of(1, 12),
+                "last_archived_time": now - 30, "last_failed_time": None}
+    clean = evaluate_pgbackrest(db, _info(now), listings, archiver, now)
+    assert clean and all(f.ok for f in clean), [f for f in clean if not f.ok]
+
+    holed = {1: [s for s in segs if s != wal.name_of(1, 7)], 2: segs, 3: segs}
+    found = evaluate_pgbackrest(db, _info(now), holed, archiver, now)
+    bad = {(f.tier, f.check) for f in found if not f.ok}
+    assert bad == {("primary_dc", "WAL archive continuous"), ("primary_dc", "chain intact")}
+
+    broken = evaluate_pgbackrest(db, _info(now, drop_prior=True), listings, archiver, now)
+    assert any(f.check == "chain intact" and "prior backup missing" in f.detail
+               for f in broken if not f.ok)
+
+    stale = evaluate_pgbackrest(db, _info(now), listings, archiver, now + 5 * 86400)
+    assert {(f.tier, f.check) for f in stale if not f.ok} >= {("primary_dc", "diff fresh"),
+                                                               ("primary_dc", "full fresh")}
+    failing = dict(archiver, last_failed_time=now - 5, last_failed_wal=wal.name_of(1, 12))
+    arch = evaluate_pgbackrest(db, _info(now), listings, failing, now)
+    assert [f.check for f in arch if not f.ok] == ["WAL archiving"]
+
+
+def test_restic_snapshot_times_with_nanoseconds() -> None:
+    from socctl.backup.restic import snapshot_epoch
+
+    assert snapshot_epoch("2026-11-22T08:40:15.123456789+07:00") == pytest.approx(
+        1795311615.123456)
+    assert snapshot_epoch("2026-11-22T01:40:15Z") == 1795311615.0

@@ -1,0 +1,89 @@
+"""Drill plans as content, and the report rendered from a recorded drill result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from socctl.config import Settings
+from socctl.drill import report
+from socctl.drill.plan import load_plan_file, load_plans, resolve
+from socctl.drill.runner import DrillResult, StepLog
+from socctl.errors import ValidationFailed
+from tests.conftest import REPO
+
+DRILLS = REPO / "backup_policies/drills"
+
+
+def test_every_real_drill_plan_loads() -> None:
+    plans, problems = load_plans(DRILLS)
+    assert problems == []
+    plan = plans["lab-primary-db-loss"]
+    assert plan.targets.rpo_rows == 0 and plan.targets.rto_seconds == 3
+    assert [s.action for s in plan.steps][:2] == ["check_replication", "check_backups"]
+    assert any(s.approval for s in plan.steps)
+    assert plan.switch_back[0].action == "rewind_old_primary"
+
+
+def test_unknown_action_and_missing_field_are_located(tmp_path: Path) -> None:
+    data = yaml.safe_load((DRILLS / "lab-primary-db-loss.yaml").read_text())
+    data["steps"][2]["action"] = "pray"
+    del data["steps"][3]["owner"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    plan, problems = load_plan_file(path)
+    assert plan is None
+    assert any(p.location.field == "steps[3].owner" and p.location.line for p in problems)
+    data["steps"][3]["owner"] = "x y"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _, problems = load_plan_file(path)
+    assert len(problems) == 1
+    assert problems[0].location.field == "steps[2].action"
+    assert "unknown action 'pray'" in problems[0].message
+    assert "check_replication" in problems[0].message
+    with pytest.raises(ValidationFailed):
+        resolve(DRILLS, str(path))
+
+
+def _result() -> DrillResult:
+    plans, _ = load_plans(DRILLS)
+    plan = plans["lab-primary-db-loss"]
+    t = 1_800_000_000.0
+    result = DrillResult("d1", plan, t, t + 20)
+    for i, step in enumerate(plan.steps + plan.switch_back):
+        log = StepLog(step.id, "steps", step.action, step.owner, step.command, step.check,
+                      t + i, t + i + 0.5, "ok", "done")
+        result.steps.append(log)
+    result.measures = {"rto_seconds": 1.2, "rpo_rows": 0, "failback_seconds": 9.0,
+                       "switchback_downtime_seconds": 2.5, "switchback_rows_lost": 0}
+    result.events = [(t + 3, "loss: x"), (t + 4.2, "first write acknowledged at y")]
+    return result
+
+
+def test_report_marks_targets_and_writes_three_formats(tmp_path: Path) -> None:
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+    result = _result()
+    verdicts = result.verdicts()
+    assert verdicts["rto_seconds"] == {"target": 3, "actual": 1.2, "pass": True}
+    assert verdicts["switchback_downtime_seconds"]["pass"] is False
+    assert not result.ok
+    paths = report.write(settings, result)
+    rec = json.loads(paths["json"].read_text())
+    assert rec["follow_up_actions"] and "switchback_downtime_seconds" in rec[
+        "follow_up_actions"][0]
+    assert set(rec["sign_off"]) == {"drill_lead", "dba", "security_officer", "date"}
+    html = paths["html"].read_text()
+    assert html.count("<rect") == len(result.steps) and "<line" in html
+    assert "| switchback_downtime_seconds | 2.0 | 2.5 | FAIL |" in paths["markdown"].read_text()
+    assert report.history(settings)[0]["drill_id"] == "d1"
+
+
+def test_drill_schedule_writes_a_timer(tmp_path: Path) -> None:
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+    files = report.schedule(settings, "lab-primary-db-loss", "quarterly", tmp_path / "u")
+    timer = (tmp_path / "u/socctl-drill-lab-primary-db-loss.timer").read_text()
+    assert "OnCalendar=*-01,04,07,10-01 02:00:00" in timer
+    assert len(files) == 3
