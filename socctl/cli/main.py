@@ -91,11 +91,12 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 
 def _register() -> None:
-    from socctl.cli import demo, inventory, lab
+    from socctl.cli import demo, inventory, lab, provision
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
     cli.add_command(demo.command)
+    cli.add_command(provision.command)
 
 
 _register()
