@@ -94,6 +94,8 @@ class EventCollector:
             return Progress(run.host, task, "skipped")
         if kind == "runner_on_ok":
             changed = bool(res.get("changed"))
+            if changed:
+                run.changed_tasks.append(task)
             diffs = res.get("diff")
             if changed and diffs:
                 for diff in diffs if isinstance(diffs, list) else [diffs]:

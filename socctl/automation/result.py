@@ -43,6 +43,7 @@ class HostRun:
     ignored: int = 0
     ran: bool = False
     errors: list[TaskError] = field(default_factory=list)
+    changed_tasks: list[str] = field(default_factory=list)
     diffs: list[dict[str, str]] = field(default_factory=list)
 
     @property
