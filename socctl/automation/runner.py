@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,18 @@ class PlaybookJob:
         return " ".join(args)
 
 
+def ansible_playbook() -> str:
+    """The ansible-playbook of this Python environment (a venv need not be activated)."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("ansible-playbook")
+    if found is None:
+        raise ToolError("ansible-playbook not found",
+                        hint="install socctl with its dependencies (ansible-core)")
+    return found
+
+
 def run_job(job: PlaybookJob, on_progress: OnProgress | None = None
             ) -> tuple[dict[str, HostRun], int]:
     """Run the job; returns per-host results and ansible-playbook's exit status."""
@@ -77,6 +90,8 @@ def run_job(job: PlaybookJob, on_progress: OnProgress | None = None
         "ANSIBLE_CONFIG": str(job.ansible_cfg),
         "ANSIBLE_ROLES_PATH": str(job.playbook.parent / "roles"),
         "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner finds ansible-playbook on PATH (its binary= drops the playbook)
+        "PATH": f"{Path(ansible_playbook()).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         **job.secret_env,
     }
     try:
