@@ -8,6 +8,9 @@ what they check is the order and the stop decision, not Ansible.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ from socctl.automation.runner import PlaybookJob, run_job
 from socctl.automation.secrets import production_secret_env
 from socctl.automation.waves import RolloutHost, plan_waves, roll_out, rollout_order
 from socctl.errors import ConfigError
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 
 
 def _ok(host: str, task: str, changed: bool = False, **res: object) -> dict[str, object]:
@@ -181,3 +184,28 @@ def test_check_mode_changes_nothing(tmp_path: Path) -> None:
     assert rc == 0 and hosts["good"].changed == 1
     assert not (tmp_path / "good.txt").exists()
     assert "+good" in hosts["good"].diffs[0]["diff"]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SOCCTL_SNMP_")}
+    return subprocess.run([sys.executable, "-m", "socctl", "provision", *args],
+                          capture_output=True, text=True, cwd=REPO,
+                          env={**clean, **(env or {})}, timeout=120)
+
+
+def test_cli_names_the_valid_playbooks_for_an_unknown_one() -> None:
+    result = _cli("--playbook", "nope", "--site", "p01")
+    assert result.returncode == 1
+    assert "unknown playbook 'nope'" in result.stderr
+    assert "site" in result.stderr and "district_edge" in result.stderr
+
+
+def test_cli_refuses_two_wave_sizes_and_missing_secrets(tmp_path: Path) -> None:
+    both = _cli("--site", "p01", "--wave", "2", "--wave-percent", "10")
+    assert both.returncode == 1 and "not both" in both.stderr
+    missing = _cli("--site", "p01", env={"SOCCTL_STATE_DIR": str(tmp_path)})
+    assert missing.returncode == 1
+    assert "SOCCTL_SNMP_USER" in missing.stderr and "--vault-file" in missing.stderr
+    lab = _cli("--lab", env={"SOCCTL_STATE_DIR": str(tmp_path)})
+    assert lab.returncode == 1 and "lab up" in lab.stderr
+    assert "Traceback" not in both.stderr + missing.stderr + lab.stderr
