@@ -30,6 +30,7 @@ from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
 
 EXIT_HOST_FAILURES = 2
+SYS_LOCATION, SYS_NAME = ".1.3.6.1.2.1.1.6.0", ".1.3.6.1.2.1.1.5.0"
 
 
 def provision(settings: Settings, *args: str) -> tuple[int, dict[str, Any], str]:
@@ -132,8 +133,9 @@ def _snmp(tmp_path: Path, settings: Settings, version_args: list[str], address: 
         out.write(f"defSecurityName {secret['snmp_user']}\ndefAuthType SHA\ndefPrivType AES\n"
                   f"defAuthPassphrase {secret['snmp_auth']}\n"
                   f"defPrivPassphrase {secret['snmp_priv']}\n")
-    return subprocess.run(["snmpget", *version_args, "-t", "2", "-r", "1", "-Ov", address,
-                           "SNMPv2-MIB::sysLocation.0", "SNMPv2-MIB::sysName.0"],
+    # numeric OIDs, no MIB files (Debian ships the standard MIBs in a non-free package)
+    return subprocess.run(["snmpget", "-m", "", *version_args, "-t", "2", "-r", "1", "-Ov",
+                           address, SYS_LOCATION, SYS_NAME],
                           capture_output=True, text=True, timeout=30,
                           env={**os.environ, "SNMPCONFPATH": str(tmp_path)})
 
