@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from socctl.automation.events import Progress
@@ -38,7 +39,7 @@ class ProgressView:
             state = row["state"]
             t.add_row(host, str(row["ok"]), str(row["changed"]),
                       f"[red]{row['failed']}[/red]" if row["failed"] else "0",
-                      f"[{_STYLE.get(state, 'white')}]{row['task']}[/]")
+                      f"[{_STYLE.get(state, 'white')}]{escape(row['task'])}[/]")
         return t
 
     def on_wave(self, wave: Wave) -> None:
@@ -57,7 +58,7 @@ class ProgressView:
             row["changed"] += 1
         if p.state in ("failed", "unreachable"):
             row["failed"] += 1
-        row["task"], row["state"] = f"{p.task} [{p.state}]", p.state
+        row["task"], row["state"] = f"{p.task} ({p.state})", p.state
         self.live.update(self._table())
 
 
@@ -72,7 +73,7 @@ def _summary(result: ProvisionResult) -> None:
         error = "; ".join(f"{e.task}: {e.message}" for e in run.errors[:2])
         t.add_row(run.host, str(run.wave or ""), f"[{_STYLE[status]}]{status}[/]",
                   str(run.ok), str(run.changed), str(run.failed), str(run.unreachable),
-                  str(run.skipped), error)
+                  str(run.skipped), escape(error))
     render.console.print(t)
     if result.diff:
         for run in result.hosts.values():
