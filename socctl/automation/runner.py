@@ -92,6 +92,9 @@ def run_job(job: PlaybookJob, on_progress: OnProgress | None = None
         "ANSIBLE_NOCOLOR": "1",
         # ansible-runner finds ansible-playbook on PATH (its binary= drops the playbook)
         "PATH": f"{Path(ansible_playbook()).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # ssh masters (ControlPersist) belong to this run: a lab host's address is reused
+        # by the next lab, and a master left from an earlier one would hang on it.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private / "cp"),
         **job.secret_env,
     }
     try:
