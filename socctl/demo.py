@@ -102,6 +102,7 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
             "hosts": [h.to_dict() for h in hosts]}
 
     yield _timed("lab status", lab_status)
+    yield _timed("provision lab", lambda: _provision_lab(settings))
 
     def failover() -> tuple[str, dict[str, Any]]:
         plan = runtime.load_plan(settings)
@@ -151,3 +152,15 @@ def dr_drill_step(settings: Settings) -> tuple[str, dict[str, Any]]:
     m = result.measures
     return (f"failover RTO {m.get('rto_seconds')} s, RPO {m.get('rpo_rows')} rows, switched "
             f"back; report {paths['html']}"), {"measures": m, "report": str(paths["html"])}
+def _provision_lab(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """socctl provision --lab --wave-percent 50: a canary host, then two waves."""
+    from socctl.automation.provision import ProvisionRequest, provision
+
+    result = provision(settings, ProvisionRequest(lab=True, wave_percent=50))
+    if result.failed:
+        bad = ", ".join(f"{h.host} ({h.status.value})" for h in result.failures)
+        raise SocctlError(f"provisioning failed: {bad or result.stopped}; "
+                          f"record: {result.record}")
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
+    return (f"site.yml in {len(result.waves)} waves (canary first): {counts}; "
+            f"record {result.record}"), result.to_dict()

@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 def _register() -> None:
     from socctl.cli import (alerts, backup, collect, demo, detect, drill, events, inventory,
-                            lab)
+                            lab, provision)
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
@@ -103,6 +103,7 @@ def _register() -> None:
     cli.add_command(events.group)
     cli.add_command(backup.group)
     cli.add_command(drill.group)
+    cli.add_command(provision.command)
 
 
 _register()

@@ -94,6 +94,23 @@ def _rsyslog_conf() -> str:
         for line in original.splitlines()) + "\n"
 
 
+RSYSLOG_INIT = """#!/bin/sh
+# socctl lab: Debian 12's rsyslog ships no init script (it relies on systemd) and lab hosts
+# have no systemd, so this one lets Ansible's service module (use: sysvinit) manage it.
+PIDFILE=/run/rsyslogd.pid
+DAEMON=/usr/sbin/rsyslogd
+case "$1" in
+  start) start-stop-daemon --start --quiet --oknodo --pidfile $PIDFILE --exec $DAEMON ;;
+  stop) start-stop-daemon --stop --quiet --oknodo --retry 5 --pidfile $PIDFILE \\
+          --exec $DAEMON && rm -f $PIDFILE ;;
+  restart|force-reload) "$0" stop && "$0" start ;;
+  reload) start-stop-daemon --stop --signal HUP --quiet --pidfile $PIDFILE --exec $DAEMON ;;
+  status) start-stop-daemon --status --pidfile $PIDFILE --exec $DAEMON ;;
+  *) echo "usage: $0 start|stop|restart|reload|status" >&2; exit 3 ;;
+esac
+"""
+
+
 def _hosts_file(plan: LabPlan) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     lines += [f"{h.management.ip}\t{h.name}" for h in plan.hosts.values()]
@@ -115,6 +132,7 @@ def host_spec(plan: LabPlan, host: LabHost, host_dir: Path, public_key: str,
     daemons: list[list[str]] = [["/usr/sbin/sshd"]]
     if "rsyslog" in host.services:
         files.append({"path": "/etc/rsyslog.conf", "content": _rsyslog_conf()})
+        files.append({"path": "/etc/init.d/rsyslog", "content": RSYSLOG_INIT, "mode": "0755"})
         daemons.append(["/usr/sbin/rsyslogd"])
     if "snmpd" in host.services:
         files.append({"path": "/etc/snmp/snmpd.conf", "content": "\n".join([

@@ -281,6 +281,10 @@ def write_ansible_view(settings: Settings, plan: LabPlan) -> Path:
         "  ansible_connection: ssh",
         "  socctl_service_mgr: sysvinit",
         "  socctl_lab: true",
+        "  # Servers' LAN addresses (the management bridge does not join hosts to each other)",
+        "  socctl_lab_lan_addresses:",
+        *[f"    {h.name}: {h.lan.ip}" for h in plan.hosts.values()
+          if not h.is_router and h.lan is not None],
         "",
     ]
     target.write_text("\n".join(lines), encoding="utf-8")
