@@ -91,10 +91,11 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 
 def _register() -> None:
-    from socctl.cli import demo, inventory, lab
+    from socctl.cli import demo, inventory, lab, net
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
+    cli.add_command(net.group)
     cli.add_command(demo.command)
 
 

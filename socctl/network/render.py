@@ -161,7 +161,8 @@ class Renderer:
 
 def supported(devices: Iterable[Device]) -> tuple[list[Device], list[Device]]:
     """Devices with a network driver, and the others (servers, appliances, ...)."""
-    yes, no = [], []
+    yes: list[Device] = []
+    no: list[Device] = []
     for d in devices:
         (yes if d.platform in DRIVERS else no).append(d)
     return yes, no

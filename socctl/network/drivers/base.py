@@ -8,8 +8,8 @@ push with rollback, backup, compliance) is the same code for every platform.
 
 from __future__ import annotations
 
+import contextlib
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -86,10 +86,8 @@ class Session:
         return self.driver.parse_adjacencies(self.show(self.driver.adjacency_command))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.conn.disconnect()
-        except Exception:  # noqa: S110 - closing a dead session is not an error worth raising
-            pass
 
 
 def _cause(exc: BaseException) -> str:
@@ -181,7 +179,7 @@ class Driver:
                               target.location, hint="check the credentials source") from exc
         except NetmikoTimeoutException as exc:
             raise DeviceError(f"unreachable: {_cause(exc)}", target.location) from exc
-        except (OSError, socket.timeout, EOFError) as exc:
+        except (TimeoutError, OSError, EOFError) as exc:
             raise DeviceError(f"connection failed: {_cause(exc)}", target.location) from exc
         except Exception as exc:
             raise DeviceError(f"session failed: {_cause(exc)}", target.location) from exc

@@ -55,7 +55,7 @@ class CiscoIosDriver(Driver):
     def connection_class(self) -> type[Any]:
         from netmiko.cisco.cisco_ios import CiscoIosSSH
 
-        return CiscoIosSSH  # type: ignore[no-any-return]
+        return CiscoIosSSH
 
     def parse_adjacencies(self, output: str) -> dict[str, str]:
         found: dict[str, str] = {}

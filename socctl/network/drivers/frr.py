@@ -23,7 +23,7 @@ from socctl.network.drivers.base import Driver
 def _connection_class() -> type[Any]:
     from netmiko.cisco_base_connection import CiscoBaseConnection
 
-    class FrrVtyshConnection(CiscoBaseConnection):  # type: ignore[misc]
+    class FrrVtyshConnection(CiscoBaseConnection):
         """vtysh as the login shell: already privileged, no terminal width."""
 
         def session_preparation(self) -> None:
@@ -86,5 +86,5 @@ class FrrDriver(Driver):
             for entry in entries:
                 iface = str(entry.get("ifaceName", "")).split(":")[0]
                 state = str(entry.get("nbrState", entry.get("state", "")))
-                found[f"{iface}/{router_id}"] = state.split("/")[0]
+                found[f"{iface}/{router_id}"] = state.split("/", maxsplit=1)[0]
         return found
