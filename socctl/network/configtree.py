@@ -167,6 +167,8 @@ def commands(plan: Sequence[Change], negate: Callable[[str], str | None],
         out += list(target[common:])
         context = target
         out.append(command)
+        if not change.remove and _has_children(plan, change.path):
+            context = change.path  # an added block header enters its context
     out += ["exit"] * len(context)
     return out
 

@@ -30,12 +30,13 @@ class NetContext:
     state_dir: Path
     intended_dir: Path | None = None
     timeout: float = 20.0
+    port: int = 22
     session_log_dir: Path | None = None
     run_dir: Path | None = None
     _renderer: Renderer | None = field(default=None, repr=False)
 
     def target(self, device: Device) -> Target:
-        return Target(device.name, str(device.management.ip))
+        return Target(device.name, str(device.management.ip), self.port)
 
     def intended(self, device: Device, driver: Driver) -> str:
         """The rendered config, or the file ``<intended_dir>/<device>.cfg`` if given

@@ -113,8 +113,9 @@ class Driver:
     negations: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(regex, replacement) for lines whose ``no`` form drops the arguments."""
     error_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (
-        re.compile(r"^\s*% ?(Unknown command|Invalid input|Incomplete command|Ambiguous "
-                   r"command|Configuration failed|.*[Ee]rror)"),
+        re.compile(r"^\s*% ?(Unknown|Invalid|Incomplete|Ambiguous|Configuration failed|"
+                   r"Error|.*[Ee]rror)"),
+        re.compile(r"^\s*Unknown command"),
     )
     adjacency_command: ClassVar[str | None] = None
     settle_seconds: ClassVar[float] = 5.0
@@ -174,6 +175,8 @@ class Driver:
             params["session_log"] = session_log
         try:
             conn = self.connection_class()(**params)
+            if not conn.check_enable_mode():
+                conn.enable()
         except NetmikoAuthenticationException as exc:
             raise DeviceError(f"authentication failed for user {credentials.username!r}",
                               target.location, hint="check the credentials source") from exc

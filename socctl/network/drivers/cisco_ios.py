@@ -14,7 +14,7 @@ from socctl.inventory.model import Device, Interface
 from socctl.network.drivers.base import Driver
 
 _NEIGHBOR = re.compile(
-    r"^(?P<rid>\d+\.\d+\.\d+\.\d+)\s+\d+\s+(?P<state>[A-Z0-9-]+)/?\S*\s+\S+\s+"
+    r"^(?P<rid>\d+\.\d+\.\d+\.\d+)\s+\d+\s+(?P<state>[A-Z0-9-]+)(/\s*\S+)?\s+\S+\s+"
     r"(?P<addr>\d+\.\d+\.\d+\.\d+)\s+(?P<iface>\S+)")
 
 
