@@ -12,6 +12,7 @@ are regex-escaped.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from socctl.content import error, load_yaml, validate
+from socctl.content import error, line_of, load_yaml, validate
 from socctl.errors import Location, Problem, ValidationFailed
 from socctl.network import configtree
 
@@ -48,12 +49,6 @@ class Rule(BaseModel):
         return self
 
 
-class RuleFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rules: tuple[Rule, ...]
-
-
 @dataclass(frozen=True, slots=True)
 class LoadedRule:
     rule: Rule
@@ -78,12 +73,17 @@ def load_rules(folder: Path, platforms: Iterable[str]) -> tuple[list[LoadedRule]
         problems += found
         if found:
             continue
-        model, found = validate(RuleFile, data, path)
-        problems += found
-        if model is None:
+        items = data.get("rules") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            problems.append(error(Location.of(path, getattr(data, "line", None), "rules"),
+                                  "a rule file holds a list under 'rules'"))
             continue
-        lines = getattr(data.get("rules"), "item_lines", [])
-        for index, rule in enumerate(model.rules):
+        lines = getattr(items, "item_lines", [])
+        for index, item in enumerate(items):
+            rule, found = validate(Rule, item, path, ("rules", index))
+            problems += [_relocate(p, data, ("rules", index)) for p in found]
+            if rule is None:
+                continue
             where = Location.of(path, lines[index] if index < len(lines) else None,
                                 f"rules[{index}]")
             if rule.id in seen:
@@ -113,6 +113,17 @@ def load_rules(folder: Path, platforms: Iterable[str]) -> tuple[list[LoadedRule]
     return out, problems
 
 
+def _relocate(problem: Problem, data: Any, prefix: tuple[int | str, ...]) -> Problem:
+    """Problems of one rule: the line of the offending key inside the whole file."""
+    field = problem.location.field or ""
+    loc: list[int | str] = list(prefix)
+    for part in re.findall(r"[^.\[\]]+", field)[len(prefix):]:
+        loc.append(int(part) if part.isdigit() else part)
+    line = line_of(data, loc) or problem.location.line
+    return Problem(problem.severity, Location(problem.location.path, line, field),
+                   problem.message)
+
+
 def load_rules_or_raise(folder: Path, platforms: Iterable[str]) -> list[LoadedRule]:
     rules, problems = load_rules(folder, platforms)
     if problems:
@@ -132,11 +143,35 @@ class Outcome:
                 "message": self.message}
 
 
+@functools.cache
 def _env() -> Any:
     import jinja2
 
     return jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
                               finalize=lambda v: re.escape(str(v)))
+
+
+@functools.cache
+def _template(text: str) -> Any:
+    return _env().from_string(text)
+
+
+@functools.cache
+def _condition(text: str) -> Any:
+    import jinja2
+
+    return jinja2.Environment(autoescape=False).compile_expression(text)
+
+
+@functools.cache
+def _regex(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+def _pattern(text: str, context: dict[str, Any]) -> re.Pattern[str]:
+    if "{" not in text:
+        return _regex(text)
+    return _regex(_template(text).render(context))
 
 
 def _lookup(context: dict[str, Any], dotted: str) -> Any:
@@ -149,16 +184,12 @@ def _lookup(context: dict[str, Any], dotted: str) -> Any:
 def check(tree: configtree.Node, rules: list[LoadedRule], platform: str,
           context: dict[str, Any]) -> list[Outcome]:
     """Evaluate the rules that apply to this device (platform, level, ``when``)."""
-    import jinja2
-
-    env = _env()
-    plain = jinja2.Environment(autoescape=False)
     out: list[Outcome] = []
     for loaded in rules:
         rule = loaded.rule
         if platform not in rule.platforms or context["level"] < rule.min_level:
             continue
-        if rule.when and not plain.compile_expression(rule.when)(**context):
+        if rule.when and not _condition(rule.when)(**context):
             continue
         items: list[Any] = [None]
         if rule.each:
@@ -167,26 +198,25 @@ def check(tree: configtree.Node, rules: list[LoadedRule], platform: str,
                 continue
         failures: list[str] = []
         for item in items:
-            failures += _check_one(tree, rule, env, {**context, "item": item})
+            failures += _check_one(tree, rule, {**context, "item": item})
         status: Literal["pass", "fail"] = "fail" if failures else "pass"
         out.append(Outcome(rule.id, status, rule.severity,
                            "; ".join(failures) if failures else rule.title))
     return out
 
 
-def _check_one(tree: configtree.Node, rule: Rule, env: Any, context: dict[str, Any]
-               ) -> list[str]:
+def _check_one(tree: configtree.Node, rule: Rule, context: dict[str, Any]) -> list[str]:
     blocks = [tree]
     if rule.parent:
-        parent = re.compile(env.from_string(rule.parent).render(context))
+        parent = _pattern(rule.parent, context)
         blocks = [n for n in tree.children if parent.search(n.line)]
         if not blocks:
             return [f"no block matching /{parent.pattern}/"] if rule.require else []
     if rule.require:
-        pattern = re.compile(env.from_string(rule.require).render(context))
+        pattern = _pattern(rule.require, context)
         return [f"missing /{pattern.pattern}/" + (f" in {b.line!r}" if b.line else "")
                 for b in blocks if not any(pattern.search(c.line) for c in b.children)]
     assert rule.forbid is not None
-    pattern = re.compile(env.from_string(rule.forbid).render(context))
+    pattern = _pattern(rule.forbid, context)
     return [f"forbidden line {c.line!r}" + (f" in {b.line!r}" if b.line else "")
             for b in blocks for c in b.children if pattern.search(c.line)]
