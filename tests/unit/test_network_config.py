@@ -114,7 +114,7 @@ def test_commands_turn_running_into_intended_and_back(driver: Driver) -> None:
 
 
 def test_registry_is_explicit_and_refuses_duplicates() -> None:
-    assert DRIVERS == {"frr": FrrDriver, "cisco_ios": CiscoIosDriver}
+    assert {"frr": FrrDriver, "cisco_ios": CiscoIosDriver} == DRIVERS
     with pytest.raises(ValueError, match="duplicate network driver 'frr'"):
         register(dict(DRIVERS), FrrDriver)
 
