@@ -31,6 +31,9 @@ def apply(driver: Driver, running: str, commands: list[str]) -> str:
             node.children = [c for c in node.children
                              if not (c.line == what or c.line.startswith(what + " "))]
             continue
+        if command == "exec-timeout 10 0":  # the default: vtysh shows no line for it
+            node.children = [c for c in node.children if not c.line.startswith("exec-timeout")]
+            continue
         existing = node.child(command)
         if existing is None:
             existing = configtree.Node(command)

@@ -146,12 +146,12 @@ def test_compliance_flags_a_backup_link_costed_like_the_primary(
 def test_level_four_sites_get_the_stricter_rules(rules: list[compliance.LoadedRule]) -> None:
     dc_tree, dc_context = _frr_context("dc-primary-wrtr1")
     office_tree, office_context = _frr_context("p01-rtr1")
-    relaxed = configtree.render(dc_tree).replace("exec-timeout 5 0", "exec-timeout 10 0")
+    relaxed = configtree.render(dc_tree).replace("exec-timeout 5 0", "exec-timeout 9 0")
     dc = compliance.check(get_driver("frr").tree(relaxed), rules, "frr", dc_context)
     assert [o.rule for o in dc if o.status == "fail"] == ["frr-vty-timeout-strict"]
     office = compliance.check(office_tree, rules, "frr", office_context)
     assert "frr-vty-timeout-strict" not in {o.rule for o in office}
-    assert "exec-timeout 10 0" in configtree.render(office_tree)
+    assert "exec-timeout" not in configtree.render(office_tree)  # the default, 10 min
 
 
 def test_forbid_rule_flags_telnet_on_ios(rules: list[compliance.LoadedRule]) -> None:
@@ -165,3 +165,11 @@ def test_forbid_rule_flags_telnet_on_ios(rules: list[compliance.LoadedRule]) -> 
                                 renderer.context(device, driver))
     failed = {o.rule for o in outcomes if o.status == "fail"}
     assert failed == {"ios-no-telnet", "ios-vty-ssh-only", "ios-snmpv3-only"}
+
+
+def test_frr_vty_without_timeout_is_flagged(rules: list[compliance.LoadedRule]) -> None:
+    tree, context = _frr_context("p01-rtr1")
+    text = configtree.render(tree).replace(" access-class mgmt", " access-class mgmt\n"
+                                           " exec-timeout 0 0")
+    outcomes = compliance.check(get_driver("frr").tree(text), rules, "frr", context)
+    assert [o.rule for o in outcomes if o.status == "fail"] == ["frr-vty-timeout"]

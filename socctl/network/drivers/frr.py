@@ -54,11 +54,12 @@ class FrrDriver(Driver):
         r"^! ?Last (configuration|changed)",
         r"^Note: this version of vtysh",
     )
-    deletable_blocks: ClassVar[tuple[str, ...]] = ("router ", "route-map ", "line ")
+    deletable_blocks: ClassVar[tuple[str, ...]] = ("router ", "route-map ")
     negations: ClassVar[tuple[tuple[str, str], ...]] = (
         (r"^description .*", "no description"),
         (r"^(ip ospf (cost|dead-interval|hello-interval|retransmit-interval)) .*", r"no \1"),
-        (r"^exec-timeout .*", "no exec-timeout"),
+        # vtysh's "no exec-timeout" means *no* timeout (0 0): restore the default instead.
+        (r"^exec-timeout .*", "exec-timeout 10 0"),
         (r"^(access-class) .*", r"no \1"),
         (r"^(ospf router-id) .*", r"no \1"),
     )
