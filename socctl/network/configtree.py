@@ -39,7 +39,7 @@ class Node:
         return out
 
 
-def parse(text: str, ignore: Sequence[re.Pattern[str]] = (),
+def parse(text: str, ignore: re.Pattern[str] | None = None,
           block_end: Sequence[str] = ("exit", "exit-address-family", "end", "!")) -> Node:
     """Indentation decides nesting; ignored lines, block terminators and blanks are dropped.
 
@@ -47,19 +47,24 @@ def parse(text: str, ignore: Sequence[re.Pattern[str]] = (),
     """
     root = Node("")
     stack: list[tuple[int, Node]] = [(-1, root)]
+    index: dict[int, dict[str, Node]] = {id(root): {}}
+    ends = frozenset(block_end)
     for raw in text.splitlines():
         line = raw.rstrip()
         stripped = line.strip()
-        if not stripped or stripped in block_end or any(p.search(line) for p in ignore):
+        if not stripped or stripped in ends or (ignore is not None and ignore.search(line)):
             continue
         indent = len(line) - len(line.lstrip(" "))
-        while stack and stack[-1][0] >= indent:
+        while stack[-1][0] >= indent:
             stack.pop()
         parent = stack[-1][1]
-        node = parent.child(stripped)
+        siblings = index[id(parent)]
+        node = siblings.get(stripped)
         if node is None:
             node = Node(stripped)
             parent.children.append(node)
+            siblings[stripped] = node
+            index[id(node)] = {}
         stack.append((indent, node))
     return root
 

@@ -9,6 +9,7 @@ push with rollback, backup, compliance) is the same code for every platform.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +97,12 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+@functools.cache
+def _noise(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One compiled alternation of a driver's noise patterns."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+
+
 class Driver:
     """Base of every platform driver. Subclasses set the class attributes and hooks."""
 
@@ -131,8 +138,7 @@ class Driver:
 
     # -- configuration text -------------------------------------------------------------
     def tree(self, text: str) -> configtree.Node:
-        ignore = [re.compile(p) for p in self.ignore]
-        tree = configtree.parse(text, ignore)
+        tree = configtree.parse(text, _noise(self.ignore))
         return configtree.canonical(tree, lambda line: line.startswith(self.sortable_blocks))
 
     def normalise(self, text: str) -> str:
