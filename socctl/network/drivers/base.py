@@ -173,7 +173,7 @@ class Driver:
             "host": target.host, "port": target.port, "username": credentials.username,
             "password": credentials.password, "secret": credentials.secret or "",
             "conn_timeout": timeout, "auth_timeout": timeout, "banner_timeout": timeout,
-            "timeout": timeout, "fast_cli": False, "use_keys": False,
+            "timeout": timeout, "fast_cli": True, "use_keys": False,
             "allow_agent": False, "ssh_config_file": None,
         }
         if session_log:
