@@ -227,11 +227,16 @@ def test_wrong_password_is_a_per_device_error_and_never_logged(
     creds = tmp_path / "creds.json"
     creds.write_text(json.dumps({"username": "netops", "password": secret}))
     os.chmod(creds, 0o600)
-    code, out = socctl(settings, "net", "diff", "--lab", "--device", ROUTER,
+    code, out = socctl(settings, "-o", "json", "net", "diff", "--lab", "--device", ROUTER,
                        "--device", "p79-rtr1", "--credentials", str(creds), "--timeout", "5")
     assert code == 1
-    assert "authentication failed for user 'netops'" in out
     assert secret not in out
+    data = json.loads(out[out.index("{"):])
+    for name, address in ((ROUTER, "198.18.0.16"), ("p79-rtr1", "198.18.0.18")):
+        result = host(data, name)
+        assert result["failed"]
+        assert f"{name} ({address}:22): authentication failed for user 'netops'" in \
+            result["message"]
     logs = tmp_path / "logs"
     code, out = socctl(settings, "net", "diff", "--lab", "--device", ROUTER,
                        "--session-log", str(logs))
