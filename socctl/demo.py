@@ -126,6 +126,7 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
                 "link healed"), {"seconds": took}
 
     yield _timed("WAN failover", failover)
+    yield _timed("network config + SNMP", lambda: _network_step(settings))
 
     from socctl.collector.demo import demo_collect
 
@@ -164,3 +165,21 @@ def _provision_lab(settings: Settings) -> tuple[str, dict[str, Any]]:
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
     return (f"site.yml in {len(result.waves)} waves (canary first): {counts}; "
             f"record {result.record}"), result.to_dict()
+def _network_step(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """socctl net on the lab: drift of every router against its template, then SNMPv3
+    poll of both WAN links of every office (read-only: the lab stays as it is)."""
+    from socctl.inventory.select import Selection
+    from socctl.network import service, snmp
+
+    request = service.Request(settings, Selection(platforms=("frr",)), lab=True)
+    diff = service.diff(request).run
+    failed = [h.host for h in diff.hosts if h.failed]
+    if failed:
+        raise SocctlError(f"diff failed on {', '.join(failed)}: {diff.hosts[0].message}")
+    drift = sum(h.changed for h in diff.hosts)
+    poll = service.poll(request, snmp.PollOptions(interval=0.5))
+    s = poll.summary
+    return (f"{len(diff.hosts)} routers diffed ({drift} differ from their templates: "
+            f"'socctl net diff --lab'); SNMPv3: {s['offices']} offices, {s['ok']} on both "
+            f"WAN links, {s['on_backup']} on backup only, {s['down']} down"), {
+                "diff": diff.to_dict(), "summary": s}

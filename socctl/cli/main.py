@@ -92,10 +92,11 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 def _register() -> None:
     from socctl.cli import (alerts, backup, collect, demo, detect, drill, events, inventory,
-                            lab, provision)
+                            lab, net, provision)
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
+    cli.add_command(net.group)
     cli.add_command(demo.command)
     cli.add_command(detect.group)
     cli.add_command(alerts.group)
