@@ -91,8 +91,19 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
 
 
 def _register() -> None:
-    from socctl.cli import (alerts, backup, collect, demo, detect, drill, events, inventory,
-                            lab, net, provision)
+    from socctl.cli import (
+        alerts,
+        backup,
+        collect,
+        demo,
+        detect,
+        drill,
+        events,
+        inventory,
+        lab,
+        net,
+        provision,
+    )
 
     cli.add_command(inventory.group)
     cli.add_command(lab.group)
