@@ -11,6 +11,8 @@ port); pushing and rollback are tested against the lab's real FRR routers instea
 from __future__ import annotations
 
 import socket
+import threading
+import types
 from collections.abc import Iterator
 from dataclasses import replace
 from ipaddress import IPv4Interface
@@ -34,6 +36,16 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExc
 PASSWORD = "fake-Secret-42"
 CONFIG_PROMPT = "{base_prompt}(config)#"
 IF_PROMPT = "{base_prompt}(config-if)#"
+
+
+def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
+    """fakenos starts non-daemon threads and leaves some running after a refused login;
+    without this, the test process would wait for them forever at exit."""
+    kwargs["daemon"] = True
+    return threading.Thread(*args, **kwargs)
+
+
+FAKENOS_THREADING = types.SimpleNamespace(**{**vars(threading), "Thread": _daemon_thread})
 
 
 def _free_port() -> int:
@@ -75,8 +87,15 @@ def fake_ios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                     "nos": {"plugin": str(path), "configuration": {}}},
         "hosts": {"rtr-01": {"port": port}},
     }
-    with fakenos.FakeNOS(inventory=inventory):
-        yield port
+    patch = pytest.MonkeyPatch()
+    for module in ("fakenos.core.servers", "fakenos.plugins.servers.ssh_server_paramiko",
+                   "fakenos.plugins.shell.cmd_shell"):
+        patch.setattr(f"{module}.threading", FAKENOS_THREADING)
+    try:
+        with fakenos.FakeNOS(inventory=inventory):
+            yield port
+    finally:
+        patch.undo()
 
 
 def _creds(password: str = PASSWORD) -> Credentials:
