@@ -142,7 +142,7 @@ def dr_drill_step(settings: Settings) -> tuple[str, dict[str, Any]]:
     from socctl.backup.policy import BackupType
     from socctl.drill import ops as drill_ops
 
-    setup = backup_ops.setup_lab(settings, fresh=True)
+    setup = backup_ops.setup_lab(settings)
     if not setup["playbook"]["succeeded"]:
         raise SocctlError("database.yml failed: " + setup["playbook"]["output_tail"][-300:])
     if not backup_ops.run(settings, "databases", BackupType.FULL).ok:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from socctl.automation.record import write_record
 from socctl.automation.result import HostRun, ProvisionResult, Wave
@@ -22,10 +23,11 @@ from socctl.automation.secrets import lab_secret_env, production_secret_env
 from socctl.automation.waves import RolloutHost, plan_waves, roll_out, rollout_order
 from socctl.config import Settings
 from socctl.errors import ConfigError, LabError, Location
-from socctl.inventory import load_inventory
+from socctl.inventory import Inventory, load_inventory
 from socctl.inventory.select import Selection, select
 
 PLAYBOOK_DIR = "playbooks"
+PRIMARY_DC = "dc-primary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class ProvisionRequest:
     forks: int = 20
     vault_file: Path | None = None
     vault_password_file: Path | None = None
+    # Plain (non-secret) variables from socctl itself, e.g. the backup policy's retention.
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
 
 
 def playbooks(settings: Settings) -> dict[str, Path]:
@@ -70,6 +74,14 @@ def _inventory_source(settings: Settings, lab: bool) -> Path:
     return settings.inventory / "socctl.yml"
 
 
+def _dependencies(inventory: Inventory) -> dict[str, str]:
+    """Host -> the host it needs provisioned first: every database standby needs the
+    primary (the primary DC's first database server, as playbooks/group_vars says)."""
+    servers = sorted(d.name for d in inventory.devices.values() if d.role == "db_server")
+    primary = next((n for n in servers if inventory.devices[n].site == PRIMARY_DC), None)
+    return {n: primary for n in servers if primary is not None and n != primary}
+
+
 def _who() -> str:
     user = os.environ.get("SUDO_USER") or ""
     try:
@@ -94,7 +106,7 @@ def provision(settings: Settings, request: ProvisionRequest,
         raise ConfigError(f"--max-fail-percent must be in [0, 100], not "
                           f"{request.max_fail_percent:g}")
     order = rollout_order([RolloutHost(d.name, inventory.sites[d.site].tier, d.security_level)
-                           for d in devices])
+                           for d in devices], after=_dependencies(inventory))
     waves = plan_waves(order, request.wave, request.wave_percent)
     secret_env = (lab_secret_env(settings) if request.lab
                   else production_secret_env(request.vault_file))
@@ -115,7 +127,8 @@ def provision(settings: Settings, request: ProvisionRequest,
             playbook=playbook, inventory=source, ansible_cfg=settings.ansible_cfg,
             hosts=tuple(wave.hosts), check=request.check, diff=request.diff,
             forks=request.forks, vault_file=request.vault_file,
-            vault_password_file=request.vault_password_file, secret_env=secret_env)
+            vault_password_file=request.vault_password_file, secret_env=secret_env,
+            extra_vars=request.extra_vars)
         hosts, rc = run_job(job, on_progress)
         wave.rc = rc
         wave.seconds = round(time.monotonic() - t0, 2)

@@ -2,7 +2,8 @@
 
 The rollout goes from the least to the most critical hosts (districts, provinces, the
 operations centre, then the data centres; lower security levels first), so a bad change
-shows up on a district router before it reaches the primary DC. The first wave is a
+shows up on a district router before it reaches the primary DC; a host that needs
+another (a database standby its primary) comes after it. The first wave is a
 single canary host; any failure there stops the rollout. After each later wave the run
 stops once failed + unreachable hosts exceed ``max_fail_percent`` of the hosts run so far.
 """
@@ -10,7 +11,7 @@ stops once failed + unreachable hosts exceed ``max_fail_percent`` of the hosts r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from socctl.automation.result import HostRun, Wave
@@ -26,9 +27,17 @@ class RolloutHost:
     security_level: int
 
 
-def rollout_order(hosts: Sequence[RolloutHost]) -> list[str]:
-    return [h.name for h in sorted(
+def rollout_order(hosts: Sequence[RolloutHost],
+                  after: Mapping[str, str] | None = None) -> list[str]:
+    """Least critical first; but a host listed in ``after`` (host -> the host it needs,
+    e.g. a database standby -> its primary) never runs before what it needs."""
+    order = [h.name for h in sorted(
         hosts, key=lambda h: (TIER_ORDER.get(h.tier, 9), h.security_level, h.name))]
+    for host, needed in (after or {}).items():
+        if host in order and needed in order and order.index(host) < order.index(needed):
+            order.remove(host)
+            order.insert(order.index(needed) + 1, host)
+    return order
 
 
 def plan_waves(hosts: Sequence[str], size: int | None = None,

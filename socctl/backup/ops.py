@@ -233,7 +233,7 @@ def setup_lab(settings: Settings, fresh: bool = False) -> dict[str, Any]:
             retention = {t.name: (t.retention.full or 2, t.retention.diff or 6)
                          for t in policy.tiers}
     result = provision.setup_lab_database(settings, retention, fresh=fresh)
-    out: dict[str, Any] = {"playbook": result.to_dict()}
-    if result.succeeded:
+    out: dict[str, Any] = {"playbook": result}
+    if result["succeeded"]:
         out["seed"] = provision.seed_lab_data(settings)
     return out

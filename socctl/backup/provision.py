@@ -1,8 +1,7 @@
 """Set up the lab's PostgreSQL primary and DR standby with the ``postgresql`` role.
 
-A small ansible-playbook helper of this package (to be unified with
-``socctl.automation`` later): runs ``playbooks/database.yml`` against the lab's Ansible
-view with the secrets in a 0600 extra-vars file, and reports what changed.
+Runs ``playbooks/database.yml`` through ``socctl.automation`` (the same runner, run
+record and secrets handling as ``socctl provision``), with the backup policy's retention.
 
 Lab storage: pgBackRest's repositories stand for storage at each DC (repo1 primary DC,
 repo2 DR DC, repo3 tape). In the lab they are paths under :data:`LAB_STORAGE`, which every
@@ -15,19 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from socctl.config import Settings
 from socctl.errors import Location, ToolError
+from socctl.lab.runtime import LAB_STORAGE
 
-LAB_STORAGE = Path("/srv/socctl-lab")
 PRIMARY = "dc-primary-db1"
 STANDBY = "dc-dr-db1"
 PORT = 5433
@@ -62,75 +58,6 @@ def db_secrets(settings: Settings) -> DbSecrets:
     return DbSecrets(**loaded)
 
 
-@dataclass
-class PlaybookResult:
-    playbook: str
-    returncode: int
-    ok: int = 0
-    changed: int = 0
-    failed: int = 0
-    unreachable: int = 0
-    recap: dict[str, dict[str, int]] = field(default_factory=dict)
-    output_tail: str = ""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.returncode == 0 and self.failed == 0 and self.unreachable == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {
-            "succeeded": self.succeeded}
-
-
-_RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                    re.MULTILINE)
-
-
-def parse_recap(output: str) -> dict[str, dict[str, int]]:
-    """Host -> counters, from ansible-playbook's PLAY RECAP."""
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]),
-                   "failed": int(m[5])} for m in _RECAP.finditer(output)}
-
-
-def run_playbook(settings: Settings, playbook: str, inventory: Path,
-                 extra_vars: dict[str, Any], timeout: float = 600) -> PlaybookResult:
-    """ansible-playbook with the extra vars in a 0600 file (secrets never on argv)."""
-    exe = str(Path(sys.executable).parent / "ansible-playbook")
-    if not Path(exe).exists():
-        exe = shutil.which("ansible-playbook") or exe
-    vars_dir = settings.state_dir / "backup"
-    vars_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    vars_file = vars_dir / "extra-vars.json"
-    fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(extra_vars, out)
-    path = settings.project_root / "playbooks" / playbook
-    env = {**os.environ, "ANSIBLE_CONFIG": str(settings.ansible_cfg),
-           "ANSIBLE_ROLES_PATH": str(settings.project_root / "playbooks" / "roles"),
-           "ANSIBLE_NOCOLOR": "1"}
-    try:
-        proc = subprocess.run([exe, "-i", str(inventory), str(path), "-e", f"@{vars_file}"],
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=settings.project_root, check=False)
-    except FileNotFoundError as exc:
-        raise ToolError("ansible-playbook not found", hint="pip install ansible-core") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"{playbook} did not finish in {timeout:.0f} s",
-                        Location.of(path)) from exc
-    finally:
-        vars_file.unlink(missing_ok=True)
-    recap = parse_recap(proc.stdout)
-    result = PlaybookResult(playbook, proc.returncode, recap=recap,
-                            output_tail="\n".join((proc.stdout + proc.stderr)
-                                                  .splitlines()[-40:]))
-    for counters in recap.values():
-        result.ok += counters["ok"]
-        result.changed += counters["changed"]
-        result.failed += counters["failed"]
-        result.unreachable += counters["unreachable"]
-    return result
-
-
 def lab_repo_paths(root: Path = LAB_STORAGE) -> dict[str, Path]:
     return {"primary_dc": root / "dc-primary" / "pgbackrest",
             "dr_dc": root / "dc-dr" / "pgbackrest",
@@ -145,26 +72,31 @@ def reset_lab_storage(root: Path = LAB_STORAGE) -> None:
 
 
 def setup_lab_database(settings: Settings, repo_retention: dict[str, tuple[int, int]],
-                       fresh: bool = False) -> PlaybookResult:
-    """Run playbooks/database.yml against the lab (primary DC primary, DR DC standby)."""
-    from socctl.lab import runtime
+                       fresh: bool = False) -> dict[str, Any]:
+    """``socctl provision --lab --playbook database`` with the policy's retention.
+
+    The same plays run in site.yml and the DC playbooks (role defaults = the policy's
+    retention); this entry point exists so the backup tooling can (re)build the databases
+    alone. Returns the provisioning result, plus the totals the backup commands print.
+    """
+    from socctl.automation.provision import ProvisionRequest, provision
+    from socctl.inventory.select import Selection
 
     if fresh:
         reset_lab_storage()
-    plan = runtime.load_plan(settings)
-    addresses = {name: str(lan.ip) for name in (PRIMARY, STANDBY)
-                 if (lan := plan.host(name).lan) is not None}
-    s = db_secrets(settings)
     repos = [{"path": str(path), "retention_full": repo_retention.get(tier, (2, 6))[0],
               "retention_diff": repo_retention.get(tier, (2, 6))[1]}
              for tier, path in lab_repo_paths().items()]
-    extra = {"postgresql_addresses": addresses,
-             "postgresql_replication_password": s.replication_password,
-             "postgresql_app_password": s.app_password,
-             "postgresql_pgbackrest_repos": repos,
-             "postgresql_port": PORT, "postgresql_cluster": CLUSTER}
-    inventory = runtime.LabPaths.of(settings).ansible_inventory
-    return run_playbook(settings, "database.yml", inventory, extra)
+    request = ProvisionRequest(playbook="database", lab=True,
+                               selection=Selection(roles=("db_server",)),
+                               extra_vars={"postgresql_pgbackrest_repos": repos})
+    result = provision(settings, request)
+    out = result.to_dict()
+    totals = {k: sum(getattr(h, k) for h in result.hosts.values())
+              for k in ("ok", "changed", "failed", "unreachable")}
+    errors = [f"{h.host}: {e.task}: {e.message}" for h in result.failures for e in h.errors]
+    return out | totals | {"succeeded": not result.failed,
+                           "output_tail": "\n".join(errors) or (result.stopped or "")}
 
 
 SEED_SQL = """

@@ -135,10 +135,13 @@ def verify(app: AppContext, policy: str | None, tier: str | None) -> None:
 
 
 @group.command("setup-lab")
-@click.option("--fresh", is_flag=True, help="Empty the lab's shared backup storage first.")
+@click.option("--fresh", is_flag=True,
+              help="Empty the lab's shared backup storage first (only before the lab's "
+                   "databases exist: 'lab up' starts with it empty).")
 @click.pass_obj
 def setup_lab(app: AppContext, fresh: bool) -> None:
-    """Provision PostgreSQL primary + DR standby in the lab (playbooks/database.yml)."""
+    """Provision PostgreSQL primary + DR standby in the lab (playbooks/database.yml, as
+    'socctl provision --lab --playbook database' with the policy's retention)."""
     from socctl.backup import ops
 
     out = ops.setup_lab(app.settings, fresh)

@@ -31,6 +31,10 @@ from socctl.lab.hostconf import host_spec
 from socctl.lab.plan import MGMT_BRIDGE, NETNS_PREFIX, LabHost, LabPlan, plan_from_inventory
 
 RUNTIME_DIR = Path("/run/socctl-lab")
+# Shared storage every lab host sees (hosts overlay only /etc, /var and /root): the DCs'
+# backup arrays and the tape tier in the lab. It belongs to one lab's clusters, so it is
+# emptied with the lab.
+LAB_STORAGE = Path("/srv/socctl-lab")
 REQUIRED_TOOLS = ("ip", "bridge", "unshare", "nsenter", "mount", "umount", "ssh-keygen",
                   "sshd", "vtysh", "rsyslogd", "snmpd")
 READY_TIMEOUT = 30.0
@@ -316,6 +320,7 @@ class Cleanup:
     namespaces: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     unmounted: bool = False
+    storage_removed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -403,6 +408,9 @@ def down(settings: Settings) -> Cleanup:
         report.unmounted = True
     with contextlib.suppress(OSError):
         RUNTIME_DIR.rmdir()
+    if LAB_STORAGE.exists():
+        shutil.rmtree(LAB_STORAGE, ignore_errors=True)
+        report.storage_removed = True
     return report
 
 

@@ -1,5 +1,7 @@
 """The lab database (primary at the primary DC, synchronous standby at the DR DC), set up
-once per test session with playbooks/database.yml and shared by the backup and drill tests."""
+once per test session with playbooks/database.yml and shared by the backup and drill tests.
+`lab up` starts with empty backup storage, so no --fresh is needed (or wanted: it would
+empty the repositories under a database that the provisioning test may have built)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ def database(settings: Settings) -> dict[str, Any]:
     from socctl.backup import ops
 
     if "setup" not in _STATE:
-        out = ops.setup_lab(settings, fresh=True)
+        out = ops.setup_lab(settings)
         assert out["playbook"]["succeeded"], out["playbook"]["output_tail"]
         _STATE["setup"] = out
     return dict(_STATE["setup"])

@@ -4,9 +4,8 @@ The tests run in file order against one lab: a --check run on the fresh lab, the
 converge (a module fixture), the checks of what it built, a second run that must change
 nothing, and the rollout tests with a host made unreachable. On the way out the host
 firewall table is removed again so later lab tests see the lab's baseline reachability.
-
-Not tested here yet: "the DR database is streaming from the primary" (the postgresql
-role of issue #8 had not landed on this branch).
+(The backup and drill tests run earlier in the session and may already have built the
+databases with playbooks/database.yml: the converge must then take them over unchanged.)
 """
 
 from __future__ import annotations
@@ -211,6 +210,32 @@ def test_host_firewall_denies_by_default_and_keeps_management(
     probe = runtime.run_in("dc-primary-db1", ["timeout", "3", "bash", "-c",
                                               f"</dev/tcp/{collector.lan.ip}/2222"])
     assert probe.returncode == 124, "a closed port answered: default deny missing"
+
+
+def _psql(host: str, sql: str) -> str:
+    result = runtime.run_in(host, ["runuser", "-u", "postgres", "--", "psql", "-X", "-At",
+                                   "-v", "ON_ERROR_STOP=1", "-p", "5433", "-d", "agency",
+                                   "-c", sql], timeout=30)
+    assert result.returncode == 0, (host, sql, result.stderr)
+    return result.stdout.strip()
+
+
+def test_the_dr_database_streams_from_the_primary_through_the_firewall(
+        lab: LabPlan, converged: dict[str, Any]) -> None:
+    assert converged["_rc"] == 0, converged["_output"]
+    replication = _psql("dc-primary-db1", "SELECT application_name, state, sync_state, "
+                                          "client_addr FROM pg_stat_replication")
+    standby = lab.hosts["dc-dr-db1"]
+    assert standby.lan is not None
+    assert f"dc_dr_db1|streaming|sync|{standby.lan.ip}" in replication.splitlines()
+    assert _psql("dc-dr-db1", "SELECT pg_is_in_recovery()") == "t"
+    assert _psql("dc-primary-db1", "SELECT pg_is_in_recovery()") == "f"
+    # synchronous remote_apply: a committed row is already readable on the DR side
+    marker = uuid.uuid4().hex
+    _psql("dc-primary-db1", "CREATE TABLE IF NOT EXISTS provision_check (marker text); "
+                            f"INSERT INTO provision_check VALUES ('{marker}')")
+    assert _psql("dc-dr-db1", f"SELECT count(*) FROM provision_check "
+                              f"WHERE marker = '{marker}'") == "1"
 
 
 def test_chrony_and_auditd_are_configured_but_not_run_in_the_lab(

@@ -72,6 +72,28 @@ def test_rollout_goes_from_districts_to_the_primary_dc() -> None:
     assert order == ["p01d01-rtr1", "p01-rtr1", "dc-dr-wrtr1", "dc-primary-db1"]
 
 
+def test_a_database_standby_never_rolls_out_before_its_primary() -> None:
+    hosts = [RolloutHost("dc-primary-db1", "dc", 4), RolloutHost("dc-dr-db1", "dc", 4),
+             RolloutHost("dc-primary-log1", "dc", 4), RolloutHost("p01-rtr1", "province", 2)]
+    plain = rollout_order(hosts)
+    assert plain.index("dc-dr-db1") < plain.index("dc-primary-db1")  # by name alone
+    order = rollout_order(hosts, after={"dc-dr-db1": "dc-primary-db1", "x": "y"})
+    assert order == ["p01-rtr1", "dc-primary-db1", "dc-dr-db1", "dc-primary-log1"]
+    # with waves of one host each, the standby's wave comes after the primary's
+    waves = plan_waves(order, size=1)
+    wave_of = {h: w.number for w in waves for h in w.hosts}
+    assert wave_of["dc-dr-db1"] == wave_of["dc-primary-db1"] + 1
+
+
+def test_provisioning_orders_the_lab_database_standby_after_its_primary() -> None:
+    from socctl.automation.provision import _dependencies
+    from socctl.inventory import load_inventory
+
+    deps = _dependencies(load_inventory(REPO / "inventory", "national"))
+    assert deps == {"dc-dr-db1": "dc-primary-db1", "dc-dr-db2": "dc-primary-db1",
+                    "dc-primary-db2": "dc-primary-db1"}
+
+
 def test_waves_start_with_a_one_host_canary() -> None:
     names = [f"h{i}" for i in range(10)]
     assert [w.hosts for w in plan_waves(names)] == [names]
