@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from socctl.backup.policy import WEEKDAYS, BackupType, Policy, Run, parse_duration
+from socctl.backup.policy import WEEKDAYS, BackupType, Calendar, Policy, parse_duration
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class PlannedRun:
             "tiers": list(self.tiers)}
 
 
-def runs_on(run: Run, day: date) -> bool:
+def runs_on(run: Calendar, day: date) -> bool:
     if run.weekdays is not None:
         return WEEKDAYS[day.weekday()] in run.weekdays
     last = _cal.monthrange(day.year, day.month)[1]
@@ -48,6 +48,12 @@ def plan_for(policies: list[Policy], day: date) -> list[PlannedRun]:
                 where = Path(policy.path)
                 out.append(PlannedRun(policy.id, run.type.value, run.at, tuple(run.tiers),
                                       run.why, f"{where.parent.name}/{where.name}: runs[{i}]"))
+        for i, check in enumerate(policy.verify):
+            if runs_on(check, day):
+                where = Path(policy.path)
+                tier = policy.verify_tier(check.tier).name
+                out.append(PlannedRun(policy.id, "verify", check.at, (tier,), check.why,
+                                      f"{where.parent.name}/{where.name}: verify[{i}]"))
     return sorted(out, key=lambda r: (r.at, r.policy, r.type))
 
 
@@ -94,7 +100,7 @@ def freshness_limits_for_tier(policy: Policy, tier: str | None) -> dict[str, tim
     return limits
 
 
-def on_calendar(run: Run) -> list[str]:
+def on_calendar(run: Calendar) -> list[str]:
     """systemd OnCalendar= values for a run (``*-*~01`` is the last day of the month)."""
     hhmm = f"{run.at}:00"
     if run.weekdays is not None:
@@ -104,7 +110,7 @@ def on_calendar(run: Run) -> list[str]:
             for d in run.monthdays or []]
 
 
-def cron_line(run: Run, command: str) -> str:
+def cron_line(run: Calendar, command: str) -> str:
     hh, mm = (int(x) for x in run.at.split(":"))
     if run.weekdays is not None:
         dow = ",".join(str((WEEKDAYS.index(d) + 1) % 7) for d in run.weekdays)
@@ -146,6 +152,14 @@ def backup_units(policies: list[Policy], socctl: str = "/usr/local/bin/socctl"
             units.append(timer_units(name, f"socctl backup {policy.id} {run.type.value}: "
                                      f"{run.why}", on_calendar(run), cmd))
             cron.append(f"# {policy.id} {run.type.value}: {run.why}\n" + cron_line(run, cmd))
+        for i, check in enumerate(policy.verify):
+            tier = policy.verify_tier(check.tier).name
+            cmd = f"{socctl} backup verify {policy.id} --tier {tier}"
+            name = f"socctl-verify-{policy.id}" + (f"-{i + 1}" if i else "")
+            units.append(timer_units(name, f"socctl backup verify {policy.id} ({tier}): "
+                                     f"{check.why}", on_calendar(check), cmd))
+            cron.append(f"# {policy.id} verify ({tier}): {check.why}\n"
+                        + cron_line(check, cmd))
     return units, cron
 
 

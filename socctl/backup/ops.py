@@ -141,8 +141,7 @@ def verify_pgbackrest(settings: Settings, hosts: Hosts, policy: Policy,
         raise ToolError(f"no recorded restore point for {policy.id}",
                         Location.of(policy.path), hint=f"run 'socctl backup run {policy.id}' "
                         "first: each backup records one")
-    tier = policy.tier(tier_name) if tier_name else next(
-        t for t in policy.tiers if t.site != policy.tiers[0].site)
+    tier = policy.verify_tier(tier_name)
     primary = pgbackrest.find_primary(hosts, policy)
     host = next((h for h in policy.target.hosts if h != primary), primary)
     hosts.run(host, ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", SCRATCH, "-m",

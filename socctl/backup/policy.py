@@ -57,24 +57,38 @@ def _duration(value: str) -> str:
     return value
 
 
-class Run(Frozen):
-    """One scheduled run: which type, on which days, at what time, into which tiers."""
+class Calendar(Frozen):
+    """When something runs: weekdays or days of the month, at a time of day."""
 
-    type: BackupType
     weekdays: list[Weekday] | None = None
     monthdays: list[int | Literal["last"]] | None = None
     at: TimeOfDay
-    tiers: list[Name] = Field(min_length=1)
-    why: str = Field(min_length=3)
 
     @model_validator(mode="after")
-    def _one_calendar(self) -> Run:
+    def _one_calendar(self) -> Calendar:
         if (self.weekdays is None) == (self.monthdays is None):
             raise ValueError("give exactly one of weekdays or monthdays")
         for day in self.monthdays or []:
             if isinstance(day, int) and not 1 <= day <= 31:
                 raise ValueError(f"monthday {day} is not in 1..31 (or 'last')")
         return self
+
+
+class Run(Calendar):
+    """One scheduled run: which type, on which days, at what time, into which tiers."""
+
+    type: BackupType
+    tiers: list[Name] = Field(min_length=1)
+    why: str = Field(min_length=3)
+
+
+class VerifyRun(Calendar):
+    """A scheduled restore test (``socctl backup verify``) from one tier (default: the DR
+    copy, see :meth:`Policy.verify_tier`), so the evidence that backups restore is as
+    regular as the backups."""
+
+    tier: Name | None = None
+    why: str = Field(min_length=3)
 
 
 class Retention(Frozen):
@@ -118,12 +132,21 @@ class Policy(Frozen):
     source: str | None = None
     target: Target
     runs: list[Run] = Field(min_length=1)
+    verify: list[VerifyRun] = Field(default_factory=list)
     tiers: list[Tier] = Field(min_length=1)
     freshness: Freshness = Freshness()
     path: str = ""  # where it was loaded from (set by the loader)
 
     def tier(self, name: str) -> Tier:
         return next(t for t in self.tiers if t.name == name)
+
+    def verify_tier(self, name: str | None = None) -> Tier:
+        """The tier a restore test reads: the one named, else the first copy at another
+        site than the first tier (the DR copy: what a disaster leaves), else the first."""
+        if name is not None:
+            return self.tier(name)
+        home = self.tiers[0].site
+        return next((t for t in self.tiers if t.site != home), self.tiers[0])
 
 
 def _checks(policy: Policy, data: object, path: Path) -> list[Problem]:
@@ -139,6 +162,11 @@ def _checks(policy: Policy, data: object, path: Path) -> list[Problem]:
             problems.append(error(Location.of(path, line_of(data, ("runs", i, "type")),
                                               f"runs[{i}].type"),
                                   "restic snapshots are always full: use type full"))
+    for i, check in enumerate(policy.verify):
+        if check.tier is not None and check.tier not in names:
+            problems.append(error(Location.of(path, line_of(data, ("verify", i, "tier")),
+                                              f"verify[{i}].tier"),
+                                  f"unknown tier {check.tier!r} (tiers: {', '.join(names)})"))
     for i, t in enumerate(policy.tiers):
         where = Location.of(path, line_of(data, ("tiers", i)), f"tiers[{i}]")
         if names.count(t.name) > 1:

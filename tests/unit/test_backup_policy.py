@@ -59,17 +59,26 @@ def test_invalid_policy_errors_name_file_line_and_field() -> None:
 
 def test_loader_collects_problems_from_every_file() -> None:
     _, problems = load_policies(FIXTURES / "invalid")
-    assert {Path(p.location.path).name for p in problems} == {"bad.yaml", "bad_ref.yaml"}
+    assert {Path(p.location.path).name for p in problems} == {"bad.yaml", "bad_ref.yaml",
+                                                              "bad_verify.yaml"}
+
+
+def test_a_restore_test_from_an_unknown_tier_is_located() -> None:
+    _, problems = load_policy_file(FIXTURES / "invalid/bad_verify.yaml")
+    assert [(p.location.line, p.location.field) for p in problems] == [(16, "verify[0].tier")]
+    assert "unknown tier 'tape'" in problems[0].message
 
 
 @pytest.mark.parametrize(("day", "expected"), [
     (date(2026, 11, 21), {("databases", "full")}),                       # Saturday
-    (date(2026, 11, 22), {("databases", "full")}),                       # Sunday
+    (date(2026, 11, 22), {("databases", "full"), ("databases", "verify")}),  # Sunday
     (date(2026, 11, 25), {("databases", "diff"), ("databases", "log")}),  # Wednesday
     (date(2026, 11, 30), {("databases", "diff"), ("databases", "log"),
                           ("config-files", "full")}),                    # Monday, last day
     (date(2026, 2, 28), {("databases", "full"), ("config-files", "full")}),  # Sat, last day
     (date(2028, 2, 28), {("databases", "diff"), ("databases", "log")}),  # leap year: not last
+    (date(2026, 12, 1), {("databases", "diff"), ("databases", "log"),
+                         ("config-files", "verify")}),                   # Tuesday, the 1st
 ])
 def test_plan_says_what_runs_on_a_day(policies: dict[str, Any], day: date,
                                       expected: set[tuple[str, str]]) -> None:
@@ -105,6 +114,18 @@ def test_schedule_writes_timers_and_cron(policies: dict[str, Any], tmp_path: Pat
     assert "28-31 * *" in crontab and len(files) == 2 * len(units) + 1
     run = policies["databases"].runs[1]
     assert cron_line(run, "x") == "0 23 * * 1,2,3,4,5 root x"
+    # restore tests are scheduled like the backups, from the DR copy
+    verify = (tmp_path / "socctl-verify-databases.service").read_text()
+    assert "ExecStart=/opt/socctl backup verify databases --tier dr_dc" in verify
+    assert "OnCalendar=Sun *-*-* 06:00:00" in (tmp_path / "socctl-verify-databases.timer"
+                                                ).read_text()
+    assert "0 6 1 * * root /opt/socctl backup verify config-files --tier dr_dc" in crontab
+
+
+def test_restore_tests_read_the_dr_copy_by_default(policies: dict[str, Any]) -> None:
+    assert policies["databases"].verify_tier().name == "dr_dc"
+    assert policies["config-files"].verify_tier().name == "dr_dc"
+    assert policies["databases"].verify_tier("tape").name == "tape"
 
 
 def test_wal_gaps() -> None:
