@@ -20,8 +20,8 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=60)]
 
 ACTIONS: tuple[str, ...] = (
     "check_replication", "check_backups", "start_load", "stop_primary_hard",
-    "promote_standby", "checkpoint", "redirect_clients", "verify_integrity",
-    "rewind_old_primary", "switch_back", "shell",
+    "lose_primary_dc", "restore_primary_dc", "promote_standby", "checkpoint",
+    "redirect_clients", "verify_integrity", "rewind_old_primary", "switch_back", "shell",
 )
 
 
@@ -76,7 +76,7 @@ class Load(Frozen):
 class DrillPlan(Frozen):
     id: Name
     title: str
-    scenario: Literal["primary_db_loss", "planned_switchover"]
+    scenario: Literal["primary_db_loss", "primary_dc_loss", "planned_switchover"]
     systems: list[str] = Field(min_length=1)
     database: Database
     targets: Targets

@@ -8,6 +8,7 @@ fails or times out stops the drill; the report names it, and nothing after it ru
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -196,6 +197,60 @@ def stop_primary_hard(ctx: Context, step: Step) -> str:
     return f"{ctx.primary} down (immediate stop); {acked} writes acknowledged before"
 
 
+def _dc_links(ctx: Context) -> tuple[str, list[str]]:
+    """The primary DB's site and every WAN/DC link of that site's routers (its LAN stays:
+    it is inside the lost site)."""
+    from socctl.lab import runtime
+
+    plan = runtime.load_plan(ctx.settings)
+    site = plan.host(ctx.primary).site
+    routers = {h.name for h in plan.hosts.values() if h.is_router and h.site == site}
+    return site, sorted(n for n, lk in plan.links.items() if lk.kind != "lan"
+                        and (lk.a_host in routers or lk.z_host in routers))
+
+
+def lose_primary_dc(ctx: Context, step: Step) -> str:
+    """The whole primary DC is lost: its WAN and DC-interconnect links are cut and the
+    database server loses power (every process on it dies at once, no clean shutdown).
+    A powered-off node cannot come back on its own: that is the fencing here."""
+    from socctl.lab import runtime
+
+    site, links = _dc_links(ctx)
+    ctx.loss_at = time.time()
+    ctx.event(f"loss: primary DC {site} cut off, {ctx.primary} powered off")
+    for name in links:
+        runtime.set_link(ctx.settings, name, False)
+    runtime.fail_host(ctx.settings, ctx.primary)
+    if ctx.in_recovery(ctx.primary) is not None:
+        raise StepFailed(f"{ctx.primary} still answers after the power loss")
+    acked = len(ctx.load.acks) if ctx.load else 0
+    return (f"{site} lost: links {', '.join(links)} down, {ctx.primary} powered off; "
+            f"{acked} writes acknowledged before")
+
+
+def restore_primary_dc(ctx: Context, step: Step) -> str:
+    """Power and links come back, PostgreSQL stays down (it would come back as a second
+    read-write primary: clients would split): the rewind step makes it a standby."""
+    from socctl.lab import runtime
+
+    site, links = _dc_links(ctx)
+    for name in links:
+        runtime.set_link(ctx.settings, name, True)
+    with contextlib.suppress(SocctlError):
+        runtime.start_host(ctx.settings, ctx.primary)  # already running: fine
+    plan = runtime.load_plan(ctx.settings)
+    runtime.wait_converged(plan, timeout=step.timeout_seconds)
+    running = ctx.hosts.run(ctx.primary, ["pgrep", "-x", "postgres"], timeout=10)
+    if running.ok:
+        raise StepFailed(f"PostgreSQL is running on {ctx.primary} after the power came "
+                         "back: stop it before it takes writes")
+    # The power loss left the old postmaster.pid: its PID may name another process now.
+    data = f"/var/lib/postgresql/{VERSION}/{CLUSTER}"
+    ctx.hosts.run(ctx.primary, ["rm", "-f", f"{data}/postmaster.pid"], timeout=10)
+    ctx.event(f"primary DC {site} back; {ctx.primary} up with PostgreSQL fenced (down)")
+    return f"{site} links up, OSPF converged, {ctx.primary} powered on, PostgreSQL down"
+
+
 def promote_standby(ctx: Context, step: Step) -> str:
     # Detection: the primary must really be gone (a fenced node never comes back here).
     deadline = time.monotonic() + step.timeout_seconds
@@ -370,6 +425,7 @@ def shell(ctx: Context, step: Step) -> str:
 ACTIONS: dict[str, Action] = {
     "check_replication": check_replication, "check_backups": check_backups,
     "start_load": start_load, "stop_primary_hard": stop_primary_hard,
+    "lose_primary_dc": lose_primary_dc, "restore_primary_dc": restore_primary_dc,
     "promote_standby": promote_standby, "checkpoint": checkpoint,
     "redirect_clients": redirect_clients, "verify_integrity": verify_integrity,
     "rewind_old_primary": rewind_old_primary, "switch_back": switch_back, "shell": shell,

@@ -79,3 +79,26 @@ def test_drill_fails_over_with_rpo_zero_and_switches_back(db: dict[str, Any],
     rec = json.loads(paths["json"].read_text())
     assert rec["verdicts"]["rpo_rows"]["pass"]
     assert [h["drill_id"] for h in report.history(lab_settings)][-1] == result.drill_id
+
+
+def test_loss_of_the_whole_primary_dc_fails_over_and_the_dc_comes_back_fenced(
+        db: dict[str, Any], lab: LabPlan, lab_settings: Settings) -> None:
+    from socctl.lab import runtime
+
+    result, _ = ops.run_lab(lab_settings, "lab-primary-dc-loss", assume_yes=True)
+    logs = {s.id: (s.status, s.detail) for s in result.steps}
+    assert result.stopped_at is None, logs
+    assert "dc-primary lost" in logs["loss"][1] and "powered off" in logs["loss"][1]
+    assert "PostgreSQL down" in logs["restore-dc"][1]
+    m = result.measures
+    assert m["rpo_rows"] == 0 and m["switchback_rows_lost"] == 0
+    assert 0 < m["rto_seconds"] < 30
+    assert _primary(lab_settings) == "dc-primary-db1"
+    rows = pgbackrest.psql(LabHosts(), "dc-primary-db1",
+                           backup_ops.load(lab_settings, "databases")[0],
+                           "SELECT application_name, state, sync_state FROM "
+                           "pg_stat_replication;").stdout.split()
+    assert "dc_dr_db1|streaming|sync" in rows
+    # the lab is whole again for the tests after this one
+    runtime.wait_converged(lab)
+    assert all(h.running for h in runtime.status(lab_settings))

@@ -26,6 +26,18 @@ def test_every_real_drill_plan_loads() -> None:
     assert [s.action for s in plan.steps][:2] == ["check_replication", "check_backups"]
     assert any(s.approval for s in plan.steps)
     assert plan.switch_back[0].action == "rewind_old_primary"
+    dc = plans["lab-primary-dc-loss"]
+    assert dc.scenario == "primary_dc_loss"
+    assert "lose_primary_dc" in [s.action for s in dc.steps]
+    # the old primary is fenced (kept down) until the rewind makes it a standby
+    assert [s.action for s in dc.switch_back][:2] == ["restore_primary_dc",
+                                                      "rewind_old_primary"]
+
+
+def test_every_action_a_plan_may_name_has_an_implementation() -> None:
+    from socctl.drill import plan, runner
+
+    assert set(plan.ACTIONS) == set(runner.ACTIONS)
 
 
 def test_unknown_action_and_missing_field_are_located(tmp_path: Path) -> None:
