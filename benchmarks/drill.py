@@ -41,7 +41,7 @@ def main(rounds: int) -> int:
                         state_dir=Path(tempfile.mkdtemp(prefix="socctl-bench-")))
     runtime.up(settings)
     try:
-        setup = backup_ops.setup_lab(settings, fresh=True)
+        setup = backup_ops.setup_lab(settings)  # 'lab up' started with empty storage
         if not setup["playbook"]["succeeded"]:
             print(setup["playbook"]["output_tail"])
             return 1
@@ -51,6 +51,7 @@ def main(rounds: int) -> int:
         measures: dict[str, list[float]] = {k: [] for k in (
             "rto_seconds", "rpo_rows", "rpo_seconds", "failback_seconds",
             "switchback_downtime_seconds", "switchback_rows_lost")}
+        completed = 0
         for n in range(rounds):
             result, paths = ops.run_lab(settings, "lab-primary-db-loss", assume_yes=True)
             status = "ok" if result.stopped_at is None else f"stopped at {result.stopped_at}"
@@ -60,8 +61,9 @@ def main(rounds: int) -> int:
                     values.append(float(result.measures[key]))
             if result.stopped_at is not None:
                 break
+            completed += 1
         restore = backup_ops.verify(settings, "databases")[0]
-        print(f"drill rounds: {rounds}")
+        print(f"drill rounds: {completed} of {rounds} completed")
         _line("RTO (loss to first write)", measures["rto_seconds"], "s", "<= 3 s")
         _line("RPO (acknowledged rows lost)", measures["rpo_rows"], "rows", "0")
         _line("RPO time lag", measures["rpo_seconds"], "s", "0")
@@ -70,7 +72,7 @@ def main(rounds: int) -> int:
         _line("switch-back rows lost", measures["switchback_rows_lost"], "rows", "0")
         print(f"{'point-in-time restore':>28}: {restore.get('restore_seconds')} s "
               f"({'data matches' if restore['ok'] else restore.get('detail')}; target <= 60 s)")
-        return 0
+        return 0 if completed == rounds and restore["ok"] else 1
     finally:
         runtime.down(settings)
 

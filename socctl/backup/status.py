@@ -90,8 +90,12 @@ def evaluate_pgbackrest(policy: Policy, info: dict[str, Any], listings: dict[int
         failing = (archiver.get("last_failed_time") or 0) > (
             archiver.get("last_archived_time") or 0)
         lag = None
-        if archiver.get("last_archived_wal") and archiver.get("current"):
-            lag = wal.number(archiver["current"]) - wal.number(archiver["last_archived_wal"])
+        # After a promotion the last archived file can be a timeline's .history file:
+        # no segment number, so the lag is unknown and the age decides.
+        current = wal.parse(archiver.get("current") or "")
+        archived = wal.parse(archiver.get("last_archived_wal") or "")
+        if current is not None and archived is not None:
+            lag = current[1] - archived[1]
         age = _age(now, archiver.get("last_archived_time"))
         ok = not failing and ((lag is not None and lag <= 1) or (age or 0) <= limit)
         detail = (f"archiver failing since {archiver.get('last_failed_wal')}" if failing

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable
 
 SEGMENTS_PER_LOG = 0x100  # 4 GiB per log file / 16 MiB segments
-_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})"
+# A promotion archives the old timeline's last, incomplete segment as ``<name>.partial``
+# (a segment name all the same); ``<timeline>.history`` files are not segments.
+_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(?:\.partial)?"
                       r"(?:-[0-9a-f]{40})?(?:\.(?:gz|lz4|zst|xz|bz2))?$")
 
 

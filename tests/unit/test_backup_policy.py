@@ -140,6 +140,9 @@ def test_wal_gaps() -> None:
     cross = ["0000000100000000000000FF", "000000020000000100000000"]
     assert wal.gaps(cross, "0000000100000000000000FF") == []
     assert wal.number("000000010000000100000002") == 0x102
+    # a promotion archives the old timeline's last segment as .partial, and a .history
+    assert wal.number("00000002000000000000001E.partial") == 0x1E
+    assert wal.parse("00000003.history") is None
 
 
 def _info(now: float, drop_prior: bool = False) -> dict[str, Any]:
@@ -185,6 +188,17 @@ def test_status_evaluation_flags_gaps_broken_chains_and_stale_backups(
     failing = dict(archiver, last_failed_time=now - 5, last_failed_wal=wal.name_of(1, 12))
     arch = evaluate_pgbackrest(db, _info(now), listings, failing, now)
     assert [f.check for f in arch if not f.ok] == ["WAL archiving"]
+
+    # after a failover the archiver's last file is a .partial or a .history: status still
+    # judges (found in the lab: a second drill's pre-check failed on the first's .partial)
+    for last in ("00000001000000000000000B.partial", "00000002.history"):
+        promoted = dict(archiver, last_archived_wal=last)
+        after = evaluate_pgbackrest(db, _info(now), listings, promoted, now)
+        assert all(f.ok for f in after), [f for f in after if not f.ok]
+    stale_history = dict(archiver, last_archived_wal="00000002.history",
+                         last_archived_time=now - 3 * 3600)
+    late = evaluate_pgbackrest(db, _info(now), listings, stale_history, now)
+    assert [f.check for f in late if not f.ok] == ["WAL archiving"]
 
 
 def test_restic_snapshot_times_with_nanoseconds() -> None:
