@@ -131,8 +131,14 @@ class Context:
             raise StepFailed(f"{host}: pg_ctlcluster {' '.join(args)}: {r.brief()}")
 
     def in_recovery(self, host: str) -> bool | None:
-        r = self.hosts.run(host, ["psql", "-X", "-At", "-p", str(self.port), "-c",
-                                  "SELECT pg_is_in_recovery()"], user="postgres", timeout=5)
+        """True/False from the server; None when it does not answer (down, or the whole
+        host is gone: a powered-off lab host cannot even be entered)."""
+        try:
+            r = self.hosts.run(host, ["psql", "-X", "-At", "-p", str(self.port), "-c",
+                                      "SELECT pg_is_in_recovery()"], user="postgres",
+                               timeout=5)
+        except SocctlError:
+            return None
         return None if not r.ok else r.stdout.strip() == "t"
 
 
