@@ -89,16 +89,17 @@ class LabHosts(Hosts):
 class SshHosts(Hosts):
     """Real hosts over ssh (key-based, as root) at their inventory management address."""
 
-    def __init__(self, addresses: Mapping[str, str]) -> None:
+    def __init__(self, addresses: Mapping[str, str], options: Sequence[str] = ()) -> None:
         self.addresses = dict(addresses)
+        self.options = list(options)  # e.g. -i KEY, -o UserKnownHostsFile=...
 
     def argv(self, host: str, argv: Sequence[str]) -> list[str]:
         import shlex
 
         if host not in self.addresses:
             raise ToolError(f"no address for host {host!r}")
-        return ["ssh", "-o", "BatchMode=yes", f"root@{self.addresses[host]}",
-                shlex.join(argv)]
+        return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", *self.options,
+                f"root@{self.addresses[host]}", shlex.join(argv)]
 
 
 def lab_is_up() -> bool:

@@ -18,15 +18,14 @@ def group() -> None:
 
 @group.command("run")
 @click.argument("plan")
-@click.option("--lab", is_flag=True, help="Run against the lab (required for now).")
+@click.option("--lab", is_flag=True,
+              help="Run on this machine's lab; without it, on the inventory's database "
+                   "servers over ssh (SOCCTL_DB_APP_PASSWORD, optional SOCCTL_SSH_KEY).")
 @click.option("--yes", is_flag=True, help="Approve every approval gate.")
 @click.pass_obj
 def run(app: AppContext, plan: str, lab: bool, yes: bool) -> None:
     """Run PLAN (an id under backup_policies/drills/ or a YAML path) and write its report."""
     from socctl.drill import ops
-
-    if not lab:
-        raise click.UsageError("only lab drills are implemented: add --lab")
 
     def approve(step: object) -> bool:
         return click.confirm(f"approve step {getattr(step, 'id', '')}: "
@@ -37,8 +36,12 @@ def run(app: AppContext, plan: str, lab: bool, yes: bool) -> None:
             render.err_console.print(f"{getattr(log, 'id', '')}: {getattr(log, 'status', '')}"
                                      f" {getattr(log, 'detail', '')}", highlight=False)
 
-    result, paths = ops.run_lab(app.settings, plan, approve=approve, assume_yes=yes,
-                                on_step=progress)
+    if lab:
+        result, paths = ops.run_lab(app.settings, plan, approve=approve, assume_yes=yes,
+                                    on_step=progress)
+    else:
+        result, paths = ops.run_remote(app.settings, plan, ops.remote_hosts(app.settings),
+                                       approve=approve, assume_yes=yes, on_step=progress)
     from socctl.drill.report import to_record
 
     rec = to_record(result)
@@ -77,15 +80,18 @@ def history(app: AppContext) -> None:
 @click.option("--every", required=True, help="weekly, monthly, quarterly or yearly.")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
 @click.option("--socctl", default="/usr/local/bin/socctl", show_default=True)
+@click.option("--lab/--servers", default=True, show_default=True,
+              help="Drill the lab, or the inventory's database servers over ssh.")
 @click.pass_obj
-def schedule(app: AppContext, plan: str, every: str, directory: Path, socctl: str) -> None:
+def schedule(app: AppContext, plan: str, every: str, directory: Path, socctl: str,
+             lab: bool) -> None:
     """Write a systemd timer (and a cron line) that runs the drill."""
     from socctl.backup.ops import policies_dir
     from socctl.drill.plan import resolve
     from socctl.drill.report import schedule as write
 
     found = resolve(policies_dir(app.settings) / "drills", plan)
-    files = write(app.settings, found.id, every, directory, socctl)
+    files = write(app.settings, found.id, every, directory, socctl, lab)
     if render.is_json():
         render.emit_json([str(f) for f in files])
     else:

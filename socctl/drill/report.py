@@ -175,8 +175,9 @@ def history(settings: Settings) -> list[dict[str, Any]]:
 
 
 def schedule(settings: Settings, plan_id: str, every: str, directory: Path,
-             socctl: str = "/usr/local/bin/socctl") -> list[Path]:
-    """A systemd timer (+ cron line) that runs the drill on the lab."""
+             socctl: str = "/usr/local/bin/socctl", lab: bool = True) -> list[Path]:
+    """A systemd timer (+ cron line) that runs the drill, on the lab or (``lab=False``)
+    on the inventory's servers; a scheduled drill has nobody to approve its gates: --yes."""
     from socctl.backup.calendar import timer_units
 
     calendars = {"weekly": ("Sat *-*-* 02:00:00", "0 2 * * 6"),
@@ -189,7 +190,7 @@ def schedule(settings: Settings, plan_id: str, every: str, directory: Path,
         raise ConfigError(f"unknown --every {every!r}",
                           hint=f"valid: {', '.join(calendars)}")
     spec, cron = calendars[every]
-    cmd = f"{socctl} drill run {plan_id} --lab --yes"
+    cmd = f"{socctl} drill run {plan_id}{' --lab' if lab else ''} --yes"
     unit = timer_units(f"socctl-drill-{plan_id}", f"socctl DR drill {plan_id} ({every})",
                        [spec], cmd)
     directory.mkdir(parents=True, exist_ok=True)

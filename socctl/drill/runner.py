@@ -89,22 +89,32 @@ class DrillResult:
         return out
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a drill runs: how socctl and the clients reach each database server, the
+    application's password (the write load logs in as the application), and whether
+    these are the lab's hosts (the only place where a DC can be made to disappear)."""
+
+    addresses: dict[str, str]
+    app_password: str = field(repr=False)
+    lab: bool = False
+
+
 class Context:
     """What steps share: hosts, addresses, the load, the clock."""
 
     def __init__(self, settings: Settings, plan: DrillPlan, hosts: Hosts,
-                 result: DrillResult) -> None:
-        from socctl.backup.provision import PORT, db_secrets
-        from socctl.lab import runtime
+                 result: DrillResult, target: Target) -> None:
+        from socctl.backup.provision import PORT
 
         self.settings, self.plan, self.hosts, self.result = settings, plan, hosts, result
-        lab = runtime.load_plan(settings)
+        self.target = target
         self.primary, self.standby = plan.database.primary, plan.database.standby
-        self.mgmt = {n: str(lab.host(n).management.ip) for n in (self.primary, self.standby)}
-        lan = {n: lab.host(n).lan for n in (self.primary, self.standby)}
-        self.lan = {n: str(a.ip) if a is not None else self.mgmt[n] for n, a in lan.items()}
+        self.mgmt = {n: target.addresses[n] for n in (self.primary, self.standby)}
+        # Where each node is reached for replication (pg_rewind's source): learnt from
+        # the primary's pg_stat_replication by the pre-check; the client address until then.
+        self.replication = dict(self.mgmt)
         self.port = PORT
-        self.secrets = db_secrets(settings)
         self.load: WriteLoad | None = None
         self.loss_at: float | None = None
 
@@ -123,7 +133,7 @@ class Context:
         from socctl.backup.provision import APP_DATABASE, APP_USER
 
         return dsn([self.mgmt[self.primary], self.mgmt[self.standby]], self.port,
-                   APP_DATABASE, APP_USER, self.secrets.app_password)
+                   APP_DATABASE, APP_USER, self.target.app_password)
 
     def pg(self, host: str, *args: str, timeout: float = 60) -> None:
         r = self.hosts.run(host, ["pg_ctlcluster", VERSION, CLUSTER, *args], timeout=timeout)
@@ -151,14 +161,17 @@ def check_replication(ctx: Context, step: Step) -> str:
     deadline = time.monotonic() + step.timeout_seconds
     last = ""
     while time.monotonic() < deadline:
-        last = ctx.psql(ctx.primary, "SELECT application_name || ':' || state || ':' || "
-                        "sync_state || ':' || coalesce(extract(epoch from replay_lag), 0) "
-                        "FROM pg_stat_replication;")
+        last = ctx.psql(ctx.primary, "SELECT application_name || '|' || state || '|' || "
+                        "sync_state || '|' || coalesce(extract(epoch from replay_lag), 0) "
+                        "|| '|' || coalesce(host(client_addr), '') FROM pg_stat_replication;")
         for line in last.splitlines():
-            name, state, sync, lag = line.split(":")
+            name, state, sync, lag, address = line.split("|")
             if (name == ctx.standby.replace("-", "_") and state == "streaming"
                     and sync == "sync" and float(lag) < 1.0):
-                return f"{ctx.standby} streaming, synchronous, replay lag {float(lag):.3f} s"
+                if address:
+                    ctx.replication[ctx.standby] = address
+                return (f"{ctx.standby} streaming from {address or 'a local socket'}, "
+                        f"synchronous, replay lag {float(lag):.3f} s")
         time.sleep(0.3)
     raise StepFailed(f"{ctx.standby} not streaming synchronously: {last or 'no walsender'}")
 
@@ -213,6 +226,9 @@ def _dc_links(ctx: Context) -> tuple[str, list[str]]:
     routers = {h.name for h in plan.hosts.values() if h.is_router and h.site == site}
     return site, sorted(n for n, lk in plan.links.items() if lk.kind != "lan"
                         and (lk.a_host in routers or lk.z_host in routers))
+
+
+LAB_ONLY_ACTIONS = ("lose_primary_dc", "restore_primary_dc")
 
 
 def lose_primary_dc(ctx: Context, step: Step) -> str:
@@ -341,8 +357,8 @@ def verify_integrity(ctx: Context, step: Step) -> str:
 def rewind_old_primary(ctx: Context, step: Step) -> str:
     started = time.time()
     data = f"/var/lib/postgresql/{VERSION}/{CLUSTER}"
-    source = (f"host={ctx.lan[ctx.standby]} port={ctx.port} user=replicator dbname=postgres "
-              "passfile=/var/lib/postgresql/.pgpass")
+    source = (f"host={ctx.replication[ctx.standby]} port={ctx.port} user=replicator "
+              "dbname=postgres passfile=/var/lib/postgresql/.pgpass")
     # pg_rewind needs a clean shutdown, and its own crash recovery (postgres --single)
     # cannot find the configuration under /etc: recover here, reachable by no client
     # and archiving nothing, then stop cleanly.
@@ -445,12 +461,13 @@ def new_drill_id(plan: DrillPlan) -> str:
     return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{plan.id}-{uuid.uuid4().hex[:6]}"
 
 
-def run(settings: Settings, plan: DrillPlan, hosts: Hosts, *, approve: Approver | None = None,
+def run(settings: Settings, plan: DrillPlan, hosts: Hosts, target: Target, *,
+        approve: Approver | None = None,
         assume_yes: bool = False, on_step: Callable[[StepLog], None] | None = None
         ) -> DrillResult:
     """Execute the plan; stop at the first failing step (its log says why)."""
     result = DrillResult(new_drill_id(plan), plan, time.time())
-    ctx = Context(settings, plan, hosts, result)
+    ctx = Context(settings, plan, hosts, result, target)
     ordered = [("steps", s) for s in plan.steps] + [("switch_back", s)
                                                    for s in plan.switch_back]
     result.steps = [StepLog(s.id, sec, s.action, s.owner, s.command, s.check)

@@ -110,3 +110,29 @@ def test_loss_of_the_whole_primary_dc_fails_over_and_the_dc_comes_back_fenced(
     # the lab is whole again for the tests after this one
     runtime.wait_converged(lab)
     assert all(h.running for h in runtime.status(lab_settings))
+
+
+def test_the_same_drill_runs_on_servers_over_ssh(db: dict[str, Any], lab: LabPlan,
+                                                 lab_settings: Settings) -> None:
+    """`socctl drill run PLAN` without --lab: every command goes over ssh to the servers'
+    management addresses (here the lab's, with the lab's key), as in production."""
+    from socctl.backup.hosts import SshHosts
+    from socctl.backup.provision import db_secrets
+    from socctl.lab import runtime
+
+    key = runtime.LabPaths.of(lab_settings).key
+    hosts = SshHosts({n: str(lab.hosts[n].management.ip) for n in ("dc-primary-db1",
+                                                                   "dc-dr-db1")},
+                     ["-i", str(key), "-o", "StrictHostKeyChecking=no",
+                      "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+    result, paths = ops.run_remote(
+        lab_settings, "lab-primary-db-loss", hosts, assume_yes=True,
+        environ={"SOCCTL_DB_APP_PASSWORD": db_secrets(lab_settings).app_password})
+    logs = {s.id: (s.status, s.detail) for s in result.steps}
+    assert result.stopped_at is None, logs
+    # the rewind found the DR server at the address it replicates from (its DC LAN)
+    assert lab.hosts["dc-dr-db1"].lan is not None
+    assert str(lab.hosts["dc-dr-db1"].lan.ip) in logs["precheck-replication"][1]
+    assert result.measures["rpo_rows"] == 0 and result.measures["switchback_rows_lost"] == 0
+    assert _primary(lab_settings) == "dc-primary-db1"
+    assert json.loads(paths["json"].read_text())["verdicts"]["rpo_rows"]["pass"]

@@ -99,3 +99,27 @@ def test_drill_schedule_writes_a_timer(tmp_path: Path) -> None:
     timer = (tmp_path / "u/socctl-drill-lab-primary-db-loss.timer").read_text()
     assert "OnCalendar=*-01,04,07,10-01 02:00:00" in timer
     assert len(files) == 3
+    service = (tmp_path / "u/socctl-drill-lab-primary-db-loss.service").read_text()
+    assert "drill run lab-primary-db-loss --lab --yes" in service
+    report.schedule(settings, "lab-primary-db-loss", "monthly", tmp_path / "s", lab=False)
+    service = (tmp_path / "s/socctl-drill-lab-primary-db-loss.service").read_text()
+    assert "drill run lab-primary-db-loss --yes" in service
+
+
+def test_a_lab_only_plan_is_refused_on_real_servers_before_anything_runs(
+        tmp_path: Path) -> None:
+    from socctl.backup.hosts import SshHosts
+    from socctl.drill import ops
+    from socctl.errors import ConfigError
+
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+    hosts = SshHosts({"dc-primary-db1": "192.0.2.1", "dc-dr-db1": "192.0.2.2"})
+    with pytest.raises(ConfigError) as err:
+        ops.run_remote(settings, "lab-primary-dc-loss", hosts, assume_yes=True,
+                       environ={"SOCCTL_DB_APP_PASSWORD": "x" * 16})
+    where = err.value.location
+    assert where is not None and where.path.endswith("lab-primary-dc-loss.yaml")
+    assert (where.line, where.field) == (46, "steps[3].action")
+    with pytest.raises(ConfigError, match="SOCCTL_DB_APP_PASSWORD"):
+        ops.run_remote(settings, "lab-primary-db-loss", hosts, environ={})
+    assert not (tmp_path / "drills").exists()  # nothing ran, no report
