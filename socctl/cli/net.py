@@ -38,7 +38,8 @@ def target_options(func: F) -> F:
         click.option("--concurrency", type=int, default=runner.DEFAULT_CONCURRENCY,
                      show_default=True, help="Devices worked on at once."),
         click.option("--wave-size", type=int, default=0,
-                     help="Devices per wave (0: one wave)."),
+                     help="Devices per wave after a one-device canary, least critical "
+                          "sites first (0: one wave)."),
         click.option("--failure-budget", type=int, default=-1,
                      help="Failures tolerated before later waves are cancelled (-1: any)."),
         click.option("--session-log", type=click.Path(path_type=Path, file_okay=False),

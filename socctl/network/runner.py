@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from socctl.automation.waves import RolloutHost, plan_waves, rollout_order
 from socctl.errors import SocctlError
-from socctl.inventory.model import Device
+from socctl.inventory.model import Device, Inventory
 from socctl.results import HostResult, RunResult
 
 DEFAULT_CONCURRENCY = 20
@@ -32,7 +33,7 @@ Progress = Callable[[HostResult], None]
 class RunOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     wave_size: int = 0
-    """Devices per wave; 0 means one wave of everything."""
+    """Devices per wave after a one-device canary; 0 means one wave of everything."""
     failure_budget: int = -1
     """Failed devices tolerated before the next wave is cancelled; -1: no limit."""
 
@@ -51,32 +52,53 @@ def _guarded(task: Task, device: Device) -> HostResult:
 
 def run(operation: str, devices: Sequence[Device], task: Task,
         options: RunOptions = RunOptions(), progress: Progress | None = None) -> RunResult:
+    """Run ``task`` on every device, wave by wave, in the given (rollout) order.
+
+    Waves are cut as ``socctl provision`` cuts them (:func:`plan_waves`): with a wave size,
+    a one-device canary first, and a failed canary stops the run. After any wave, more
+    failures than ``failure_budget`` cancel the waves not yet started.
+    """
     result = RunResult(operation)
-    size = options.wave_size if options.wave_size > 0 else max(len(devices), 1)
-    waves = [list(devices[i:i + size]) for i in range(0, len(devices), size)]
+    by_name = {d.name: d for d in devices}
+    waves = plan_waves(list(by_name), options.wave_size if options.wave_size > 0 else None)
     failed = 0
+    stopped: str | None = None
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        for number, wave in enumerate(waves, start=1):
-            if 0 <= options.failure_budget < failed:
-                for device in wave:
-                    skipped = HostResult(device.name, failed=True, message=(
-                        f"not attempted: failure budget {options.failure_budget} exhausted "
-                        f"({failed} failed) before wave {number}"), data={"skipped": True})
+        for wave in waves:
+            if stopped is None and 0 <= options.failure_budget < failed:
+                stopped = (f"failure budget {options.failure_budget} exhausted "
+                           f"({failed} failed) before wave {wave.number}")
+            if stopped is not None:
+                for name in wave.hosts:
+                    skipped = HostResult(name, failed=True, message=f"not attempted: {stopped}",
+                                         data={"skipped": True, "wave": wave.number})
                     result.hosts.append(skipped)
                     if progress:
                         progress(skipped)
                 continue
-            futures = [pool.submit(_guarded, task, d) for d in wave]
+            futures = [pool.submit(_guarded, task, by_name[n]) for n in wave.hosts]
+            wave_failed = 0
             for future in as_completed(futures):
                 host = future.result()
-                host.data.setdefault("wave", number)
+                host.data.setdefault("wave", wave.number)
                 result.hosts.append(host)
-                failed += host.failed
+                wave_failed += host.failed
                 if progress:
                     progress(host)
-    order = {d.name: i for i, d in enumerate(devices)}
+            failed += wave_failed
+            if wave.canary and wave_failed:
+                stopped = f"canary {wave.hosts[0]} failed"
+    order = {name: i for i, name in enumerate(by_name)}
     result.hosts.sort(key=lambda h: order.get(h.host, len(order)))
     return result
+
+
+def rollout(inventory: Inventory, devices: Sequence[Device]) -> list[Device]:
+    """The devices in rollout order (districts first, the DCs last), as provisioning."""
+    order = rollout_order([RolloutHost(d.name, inventory.sites[d.site].tier, d.security_level)
+                           for d in devices])
+    by_name = {d.name: d for d in devices}
+    return [by_name[n] for n in order]
 
 
 def record(state_dir: Path, run_result: RunResult, extra: dict[str, Any]) -> Path:

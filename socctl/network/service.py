@@ -77,7 +77,7 @@ def credentials(request: Request) -> Credentials:
 
 def _devices(request: Request, inventory: Inventory, need_driver: bool = True
              ) -> tuple[list[Device], list[str]]:
-    chosen = select(inventory, request.selection)
+    chosen = runner.rollout(inventory, select(inventory, request.selection))
     if not need_driver:
         return chosen, []
     ok, unsupported = render.supported(chosen)

@@ -109,12 +109,38 @@ def test_runner_stops_later_waves_past_the_failure_budget() -> None:
         seen.append(device.name)
         raise DeviceError(f"{device.name}: refused")
 
+    # waves: a canary, then 4, 4 and 3 devices; the canary fails: nothing else is touched
     result = runner.run("t", devices, task, runner.RunOptions(2, wave_size=4,
                                                               failure_budget=3))
-    assert len(seen) == 4  # wave 1 only: 4 failures > budget 3
+    assert seen == [devices[0].name]
     skipped = [h for h in result.hosts if h.data.get("skipped")]
-    assert len(skipped) == 8
-    assert "failure budget 3 exhausted" in skipped[0].message
+    assert len(skipped) == 11 and "canary" in skipped[0].message
+
+    # a healthy canary, then every device of the next wave fails: 4 > budget 3
+    seen.clear()
+
+    def task_after_canary(device: Device) -> HostResult:
+        seen.append(device.name)
+        if device.name == devices[0].name:
+            return HostResult(device.name)
+        raise DeviceError(f"{device.name}: refused")
+
+    result = runner.run("t", devices, task_after_canary,
+                        runner.RunOptions(2, wave_size=4, failure_budget=3))
+    assert len(seen) == 5  # canary + wave 2
+    skipped = [h for h in result.hosts if h.data.get("skipped")]
+    assert len(skipped) == 7
+    assert "failure budget 3 exhausted (4 failed) before wave 3" in skipped[0].message
+    assert [h.host for h in result.hosts] == [d.name for d in devices]  # input order kept
+
+
+def test_network_runs_roll_out_like_provisioning() -> None:
+    from socctl.inventory import load_inventory
+
+    inv = load_inventory(REPO / "inventory", "lab")
+    ordered = [d.name for d in runner.rollout(inv, list(inv.devices.values()))]
+    assert ordered.index("p01d01-rtr1") < ordered.index("p01-rtr1") < ordered.index(
+        "dc-primary-wrtr1")
 
 
 def test_run_record_is_private_json(tmp_path: Path) -> None:
