@@ -7,8 +7,8 @@ encrypted variables file that sets the role variables directly. Secrets never go
 command line, into the run record or output.
 
 The database passwords are needed only where the ``postgresql`` role runs (database
-servers), so production runs without them are allowed; the role stops with a clear
-message on a database server that lacks them.
+servers), the ``SOCCTL_NET_*`` credentials only for Cisco IOS routers (network_cli), so
+production runs without them are allowed; a host that needs them fails with the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from socctl.errors import ConfigError, LabError, Location
 
 SECRET_ENV = ("SOCCTL_SNMP_USER", "SOCCTL_SNMP_AUTH_PASS", "SOCCTL_SNMP_PRIV_PASS")
 DB_SECRET_ENV = ("SOCCTL_DB_REPLICATION_PASSWORD", "SOCCTL_DB_APP_PASSWORD")
+# Cisco IOS routers (network_cli): the credentials `socctl net` uses too.
+NET_SECRET_ENV = ("SOCCTL_NET_USERNAME", "SOCCTL_NET_PASSWORD", "SOCCTL_NET_SECRET")
 _LAB_KEYS = {"SOCCTL_SNMP_USER": "snmp_user", "SOCCTL_SNMP_AUTH_PASS": "snmp_auth",
              "SOCCTL_SNMP_PRIV_PASS": "snmp_priv"}
 
@@ -63,4 +65,5 @@ def production_secret_env(vault_file: Path | None,
             f"missing secrets: {', '.join(missing)}",
             hint="export them, or pass --vault-file with an ansible-vault encrypted file "
                  "setting snmp_v3_user, snmp_v3_auth_pass and snmp_v3_priv_pass")
-    return {name: env[name] for name in (*SECRET_ENV, *DB_SECRET_ENV) if env.get(name)}
+    return {name: env[name] for name in (*SECRET_ENV, *DB_SECRET_ENV, *NET_SECRET_ENV)
+            if env.get(name)}

@@ -10,17 +10,12 @@ port); pushing and rollback are tested against the lab's real FRR routers instea
 
 from __future__ import annotations
 
-import socket
-import threading
-import types
 from collections.abc import Iterator
 from dataclasses import replace
 from ipaddress import IPv4Interface
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from socctl.errors import DeviceError
 from socctl.inventory import load_inventory
@@ -28,74 +23,37 @@ from socctl.network import ops, runner
 from socctl.network.credentials import Credentials
 from socctl.network.drivers import Target, get_driver
 from tests.conftest import FIXTURES, REPO
+from tests.fakeios import PASSWORD, free_port
+from tests.fakeios import fake_ios as serve_fake_ios
 
 fakenos = pytest.importorskip("fakenos")
 # fakenos's server thread trips over the session a refused login leaves (its own bug).
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
-PASSWORD = "fake-Secret-42"
 CONFIG_PROMPT = "{base_prompt}(config)#"
 IF_PROMPT = "{base_prompt}(config-if)#"
-
-
-def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
-    """fakenos starts non-daemon threads and leaves some running after a refused login;
-    without this, the test process would wait for them forever at exit."""
-    kwargs["daemon"] = True
-    return threading.Thread(*args, **kwargs)
-
-
-FAKENOS_THREADING = types.SimpleNamespace(**{**vars(threading), "Thread": _daemon_thread})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def fake_ios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """One fake IOS router on 127.0.0.1; its running config is the IOS fixture."""
-    folder = tmp_path_factory.mktemp("fakenos")
-    base = Path(fakenos.__file__).parent / "plugins" / "nos" / "platforms_yaml"
-    nos: dict[str, Any] = yaml.safe_load((base / "cisco_ios.yaml").read_text())
-    commands = nos["commands"]
-    commands["show running-config"] = {
-        "output": (FIXTURES / "network" / "ios_running.txt").read_text(),
-        "help": "running config", "prompt": ["{base_prompt}#"]}
-    commands["configure terminal"] = {"output": None, "new_prompt": CONFIG_PROMPT,
-                                      "help": "config mode", "prompt": ["{base_prompt}#"]}
-    commands["end"] = {"output": None, "new_prompt": "{base_prompt}#", "help": "end",
-                       "prompt": [CONFIG_PROMPT, IF_PROMPT]}
-    commands["interface GigabitEthernet0/1"] = {
-        "output": None, "new_prompt": IF_PROMPT, "help": "if", "prompt": [CONFIG_PROMPT]}
-    commands["description WAN primary p01d01-wan1"] = {
-        "output": None, "help": "desc", "prompt": [IF_PROMPT]}
-    commands["ip ospf cost 7"] = {"output": "% Invalid input detected at '^' marker.",
-                                  "help": "refused", "prompt": [IF_PROMPT]}
-    commands["exit"] = {"output": None, "new_prompt": CONFIG_PROMPT, "help": "exit",
-                        "prompt": [IF_PROMPT]}
-    path = folder / "cisco_ios_socctl.yaml"
-    path.write_text(yaml.safe_dump(nos))
-    port = _free_port()
-    inventory = {
-        "default": {"username": "netops", "password": PASSWORD, "port": port,
-                    "server": {"plugin": "ParamikoSshServer",
-                               "configuration": {"address": "127.0.0.1", "timeout": 1}},
-                    "shell": {"plugin": "CMDShell", "configuration": {}},
-                    "nos": {"plugin": str(path), "configuration": {}}},
-        "hosts": {"rtr-01": {"port": port}},
+    commands = {
+        "configure terminal": {"output": None, "new_prompt": CONFIG_PROMPT,
+                               "help": "config mode", "prompt": ["{base_prompt}#"]},
+        "end": {"output": None, "new_prompt": "{base_prompt}#", "help": "end",
+                "prompt": [CONFIG_PROMPT, IF_PROMPT]},
+        "interface GigabitEthernet0/1": {"output": None, "new_prompt": IF_PROMPT,
+                                         "help": "if", "prompt": [CONFIG_PROMPT]},
+        "description WAN primary p01d01-wan1": {"output": None, "help": "desc",
+                                                "prompt": [IF_PROMPT]},
+        "ip ospf cost 7": {"output": "% Invalid input detected at '^' marker.",
+                           "help": "refused", "prompt": [IF_PROMPT]},
+        "exit": {"output": None, "new_prompt": CONFIG_PROMPT, "help": "exit",
+                 "prompt": [IF_PROMPT]},
     }
-    patch = pytest.MonkeyPatch()
-    for module in ("fakenos.core.servers", "fakenos.plugins.servers.ssh_server_paramiko",
-                   "fakenos.plugins.shell.cmd_shell"):
-        patch.setattr(f"{module}.threading", FAKENOS_THREADING)
-    try:
-        with fakenos.FakeNOS(inventory=inventory):
-            yield port
-    finally:
-        patch.undo()
+    running = (FIXTURES / "network" / "ios_running.txt").read_text()
+    with serve_fake_ios(tmp_path_factory.mktemp("fakenos"), running, commands) as port:
+        yield port
 
 
 def _creds(password: str = PASSWORD) -> Credentials:
@@ -148,7 +106,7 @@ def test_a_run_goes_on_past_a_dead_device(fake_ios: int) -> None:
     dead = replace(inv.devices["p01d02-rtr1"], management=IPv4Interface("127.0.0.1/8"))
     live_ctx = ops.NetContext(inv, REPO / "device_templates", _creds(), Path("/nonexistent"),
                               timeout=10, port=fake_ios)
-    dead_ctx = replace(live_ctx, port=_free_port())
+    dead_ctx = replace(live_ctx, port=free_port())
     contexts = {alive.name: live_ctx, dead.name: dead_ctx}
     result = runner.run("diff", [alive, dead], lambda d: ops.diff(contexts[d.name], d))
     first, second = result.hosts

@@ -1,0 +1,77 @@
+"""A fake Cisco IOS router (fakenos) on 127.0.0.1 for the tests that need one.
+
+fakenos emulates an IOS command line over real SSH (paramiko server): login, prompts,
+``enable``, canned ``show`` output. It keeps NO config state: configuration commands
+change nothing and ``show running-config`` always answers the same text. It stands in
+for an IOS device only because none can run on this machine; every test using it says
+so.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PASSWORD = "fake-Secret-42"
+USERNAME = "netops"
+
+
+def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
+    """fakenos starts non-daemon threads and leaves some running after a refused login;
+    without this, the test process would wait for them forever at exit."""
+    kwargs["daemon"] = True
+    return threading.Thread(*args, **kwargs)
+
+
+FAKENOS_THREADING = types.SimpleNamespace(**{**vars(threading), "Thread": _daemon_thread})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def fake_ios(folder: Path, running_config: str,
+             commands: dict[str, dict[str, Any]] | None = None) -> Iterator[int]:
+    """Serve one fake IOS router ``rtr-01``; yields its SSH port."""
+    import fakenos
+
+    base = Path(fakenos.__file__).parent / "plugins" / "nos" / "platforms_yaml"
+    nos: dict[str, Any] = yaml.safe_load((base / "cisco_ios.yaml").read_text())
+    nos["commands"]["show running-config"] = {
+        "output": running_config, "help": "running config", "prompt": ["{base_prompt}#"]}
+    # Ansible's IOS terminal plugin asks for the privilege level before anything else.
+    nos["commands"]["show privilege"] = {
+        "output": "Current privilege level is 15", "help": "privilege",
+        "prompt": ["{base_prompt}#"]}
+    nos["commands"].update(commands or {})
+    path = folder / "cisco_ios_socctl.yaml"
+    path.write_text(yaml.safe_dump(nos))
+    port = free_port()
+    inventory = {
+        "default": {"username": USERNAME, "password": PASSWORD, "port": port,
+                    "server": {"plugin": "ParamikoSshServer",
+                               "configuration": {"address": "127.0.0.1", "timeout": 1}},
+                    "shell": {"plugin": "CMDShell", "configuration": {}},
+                    "nos": {"plugin": str(path), "configuration": {}}},
+        "hosts": {"rtr-01": {"port": port}},
+    }
+    patch = pytest.MonkeyPatch()
+    for module in ("fakenos.core.servers", "fakenos.plugins.servers.ssh_server_paramiko",
+                   "fakenos.plugins.shell.cmd_shell"):
+        patch.setattr(f"{module}.threading", FAKENOS_THREADING)
+    try:
+        with fakenos.FakeNOS(inventory=inventory):
+            yield port
+    finally:
+        patch.undo()
