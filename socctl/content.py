@@ -7,7 +7,7 @@ through here so that a bad value anywhere is reported as ``file:line: field: mes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -156,3 +156,21 @@ def validate(
                 message += f", got {shown}"
             problems.append(error(Location.of(path, line_of(data, err["loc"]), field), message))
         return None, problems
+
+
+def load_model_file(path: Path, model: type[M], kind: str,
+                    checks: Callable[[M, Any, Path], list[Problem]] | None = None
+                    ) -> tuple[M | None, list[Problem]]:
+    """One YAML mapping file as ``model`` (with ``path`` set to where it came from), then
+    the cross-checks a schema cannot express; every problem located."""
+    data, problems = load_yaml(path)
+    if problems:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [error(Location.of(path, 1), f"a {kind} is a mapping")]
+    found, problems = validate(model, data, path)
+    if found is None:
+        return None, problems
+    if "path" in model.model_fields:
+        found = found.model_copy(update={"path": str(path)})
+    return found, checks(found, data, path) if checks else []

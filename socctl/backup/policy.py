@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from socctl.content import error, line_of, load_yaml, validate
+from socctl.content import error, line_of, load_model_file
 from socctl.errors import Location, Problem, Severity, ValidationFailed
 
 
@@ -186,16 +186,7 @@ def _checks(policy: Policy, data: object, path: Path) -> list[Problem]:
 
 
 def load_policy_file(path: Path) -> tuple[Policy | None, list[Problem]]:
-    data, problems = load_yaml(path)
-    if problems:
-        return None, problems
-    if not isinstance(data, dict):
-        return None, [error(Location.of(path, 1), "a policy file is a mapping")]
-    policy, problems = validate(Policy, data, path)
-    if policy is None:
-        return None, problems
-    policy = policy.model_copy(update={"path": str(path)})
-    return policy, _checks(policy, data, path)
+    return load_model_file(path, Policy, "policy file", _checks)
 
 
 def load_policies(directory: Path) -> tuple[dict[str, Policy], list[Problem]]:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socctl.backup.policy import parse_duration
-from socctl.content import error, line_of, load_yaml, validate
+from socctl.content import error, line_of, load_model_file
 from socctl.errors import ContentError, Location, Problem, Severity, ValidationFailed
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=60)]
@@ -109,16 +109,7 @@ def _checks(plan: DrillPlan, data: object, path: Path) -> list[Problem]:
 
 
 def load_plan_file(path: Path) -> tuple[DrillPlan | None, list[Problem]]:
-    data, problems = load_yaml(path)
-    if problems:
-        return None, problems
-    if not isinstance(data, dict):
-        return None, [error(Location.of(path, 1), "a drill plan is a mapping")]
-    plan, problems = validate(DrillPlan, data, path)
-    if plan is None:
-        return None, problems
-    plan = plan.model_copy(update={"path": str(path)})
-    return plan, _checks(plan, data, path)
+    return load_model_file(path, DrillPlan, "drill plan", _checks)
 
 
 def load_plans(directory: Path) -> tuple[dict[str, DrillPlan], list[Problem]]:
