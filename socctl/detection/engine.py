@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -55,6 +55,19 @@ class Compiled:
     condition: str | None = None
     prefilter: str | None = None
     datasets: tuple[str, ...] = ()
+    #: event_count / value_count over plain rules: evaluated by :func:`_run_counting`
+    #: (one indexed scan and a sliding window) instead of the backend's staged plan.
+    counting: Counting | None = None
+
+
+@dataclass(frozen=True)
+class Counting:
+    """An event_count or value_count correlation, as the sliding window needs it."""
+
+    group_columns: tuple[str, ...]
+    value_column: str | None  # value_count: the column whose distinct values count
+    op: str  # gte, gt, lte, lt, eq
+    count: int
 
 
 @lru_cache(maxsize=256)
@@ -127,8 +140,10 @@ def compile_rules(rules: Sequence[Rule], *, table: str = SCOPE_VIEW,
             for item in json.loads(converted):
                 if item["id"] == rule.id and item["result_type"] == "correlation":
                     span = parse_duration(str(rule.sigma.timespan.spec))
+                    prefilter = _prefilter(rule, by_ref)
                     out.append(Compiled(rule, plan=item["correlation_plan"], timespan=span,
-                                        raw=item, prefilter=_prefilter(rule, by_ref)))
+                                        raw=item, prefilter=prefilter,
+                                        counting=_counting(rule, by_ref, prefilter)))
     except SigmaError as exc:
         raise DetectionError(f"conversion failed: {exc}") from exc
     return out
@@ -198,6 +213,96 @@ def _prefilter(rule: Rule, by_ref: dict[str, Rule]) -> str | None:
     if not parts:
         return None
     return f"{_dataset_filter(sorted(datasets))} AND ({' OR '.join(parts)})"
+
+
+def _counting(rule: Rule, by_ref: dict[str, Rule], prefilter: str | None) -> Counting | None:
+    """The counting spec when the correlation counts plain rules' events (all of them
+    are then in ``prefilter``); None for temporal ones and counts of correlations."""
+    kind = str(getattr(rule.sigma.type, "name", rule.sigma.type)).lower()
+    if kind not in ("event_count", "value_count") or prefilter is None:
+        return None
+    refs = [by_ref.get(r.reference) for r in rule.sigma.rules]
+    if any(r is None or r.kind != "event" for r in refs) or not rule.group_by:
+        return None
+    cond = rule.sigma.condition
+    op = str(getattr(cond.op, "name", cond.op)).lower()
+    value = None
+    if kind == "value_count":
+        if not cond.fieldref or cond.fieldref not in FIELD_COLUMNS:
+            return None
+        value = FIELD_COLUMNS[cond.fieldref]
+    if op not in _OPS or not isinstance(cond.count, int):
+        return None
+    return Counting(tuple(FIELD_COLUMNS[f] for f in rule.group_by), value, op, cond.count)
+
+
+_OPS: dict[str, Callable[[int, int], bool]] = {
+    "gte": lambda m, n: m >= n, "gt": lambda m, n: m > n, "lte": lambda m, n: m <= n,
+    "lt": lambda m, n: m < n, "eq": lambda m, n: m == n}
+
+
+def _fold(value: object) -> object:
+    """Group keys and counted values compare case-insensitively, as the plan does."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def _run_counting(conn: sqlite3.Connection, c: Compiled) -> list[tuple[tuple[object, ...],
+                                                                      float, list[str]]]:
+    """(group key, window end, event ids) for every window that meets the condition.
+
+    Same semantics as the backend's plan: a window ends at each matching event's time and
+    reaches back the timespan, both ends included; events without a group key are not
+    counted; value_count counts distinct non-null values. One scan of the candidates
+    sorted by group and time, then a sliding window per group: linear, where the staged
+    plan materialised every candidate several times (18 s instead of ~1 s for a rule
+    matching half of 1M events).
+    """
+    assert c.counting is not None
+    spec = c.counting
+    cols = [*spec.group_columns, *([spec.value_column] if spec.value_column else [])]
+    keys = ", ".join(f"CASE WHEN typeof({g}) = 'text' THEN lower({g}) ELSE {g} END"
+                     for g in spec.group_columns)
+    rows = conn.execute(
+        f"SELECT id, ts, {', '.join(cols)} FROM {CORR_VIEW} WHERE "
+        + " AND ".join(f"{g} IS NOT NULL" for g in spec.group_columns)
+        + f" ORDER BY {keys}, ts").fetchall()
+    test = _OPS[spec.op]
+    width = len(spec.group_columns)
+    out: list[tuple[tuple[object, ...], float, list[str]]] = []
+    start = 0
+    n = len(rows)
+    while start < n:
+        key = tuple(_fold(v) for v in tuple(rows[start])[2:2 + width])
+        end = start
+        while end < n and tuple(_fold(v) for v in tuple(rows[end])[2:2 + width]) == key:
+            end += 1
+        group = rows[start:end]  # one group (keys folded), in time order
+        values: dict[object, int] = {}
+        lo = 0
+        i = 0
+        while i < len(group):
+            t = float(group[i][1])
+            j = i
+            while j < len(group) and float(group[j][1]) == t:  # peers share the window
+                if spec.value_column:
+                    v = _fold(group[j][2 + width])
+                    if v is not None:
+                        values[v] = values.get(v, 0) + 1
+                j += 1
+            while float(group[lo][1]) < t - c.timespan:
+                if spec.value_column:
+                    v = _fold(group[lo][2 + width])
+                    if v is not None:
+                        values[v] -= 1
+                        if not values[v]:
+                            del values[v]
+                lo += 1
+            metric = len(values) if spec.value_column else j - lo
+            if test(metric, spec.count):
+                out.append((key, t, [str(r[0]) for r in group[lo:j]]))
+            i = j
+        start = end
+    return out
 
 
 def _select_columns(sql: str, rule: Rule) -> str:
@@ -285,7 +390,15 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
         rule = c.rule
         fields = rule.entity_fields
         try:
-            if c.plan is not None:
+            if c.counting is not None:
+                _corr_view(conn, corr_where, c.prefilter)
+                for key, end, found in _run_counting(conn, c):
+                    if end < earliest:
+                        continue
+                    values = dict(zip(fields, key, strict=True))
+                    entity = tuple((f, _text(values[f])) for f in fields)
+                    hits.append(Hit(rule.id, entity, tuple(found), end - c.timespan, end))
+            elif c.plan is not None:
                 _corr_view(conn, corr_where, c.prefilter)
                 rows, _diag = execute_plan(conn, c.plan, include_events=False,
                                            fulltext_preflight=lambda _req: None)
