@@ -102,9 +102,13 @@ def test_one_provision_builds_every_lab_host(lab: LabPlan, lab_settings: Setting
     assert record.parent == lab_settings.state_dir / "provision" / "runs"
     saved = json.loads(record.read_text())
     assert saved["user"] and saved["counts"]["changed"] == len(lab.hosts)
-    for key in ("snmp_auth", "snmp_priv"):
-        assert _secrets(lab_settings)[key] not in record.read_text()
-        assert _secrets(lab_settings)[key] not in converged["_output"]
+    from socctl.backup.provision import db_secrets
+
+    db = db_secrets(lab_settings)
+    for secret in (_secrets(lab_settings)["snmp_auth"], _secrets(lab_settings)["snmp_priv"],
+                   db.replication_password, db.app_password):
+        assert secret not in record.read_text()
+        assert secret not in converged["_output"]
 
 
 def test_sshd_refuses_password_login_for_root(lab: LabPlan, converged: dict[str, Any]
