@@ -131,6 +131,9 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
     from socctl.collector.demo import demo_collect
 
     yield _timed("log collection", lambda: demo_collect(settings))
+    from socctl.detection.demo import demo_attack
+
+    yield _timed("attack, detect, alerts", lambda: demo_attack(settings))
     yield _timed("backups and DR drill", lambda: dr_drill_step(settings))
     if not keep_lab:
         yield _timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))

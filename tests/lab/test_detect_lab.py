@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 
 from socctl.cli.main import cli
 from socctl.config import Settings
+from socctl.detection.demo import brute_force
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 
@@ -31,29 +31,11 @@ def test_hydra_then_login_gives_grouped_alerts_on_the_attacker(
         monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("hydra") is None or shutil.which("sshpass") is None:
         pytest.skip("hydra and sshpass are needed (./dev installs them)")
-    target_ip = str(lab.host(TARGET).management.ip)
-    route = subprocess.run(["ip", "-o", "route", "get", target_ip], capture_output=True,
-                           text=True, check=True).stdout.split()
-    attacker_ip = route[route.index("src") + 1]
-    guesses = tmp_path / "guesses.txt"
-    guesses.write_text("\n".join(f"Winter2026!{i}" for i in range(24)) + "\n")
-    hydra = subprocess.run(["hydra", "-l", "netops", "-P", str(guesses), "-t", "4", "-I",
-                            "-q", f"ssh://{target_ip}"], capture_output=True, text=True,
-                           timeout=90, check=False)
-    hydra_out = (hydra.stdout + hydra.stderr)[-1500:]
+    attack = brute_force(lab_settings, TARGET, guesses=24)
+    attacker_ip, log = attack.attacker_ip, attack.auth_log
     password = runtime.lab_secrets(runtime.LabPaths.of(lab_settings))["netops_password"]
-    # the password goes through stdin, never argv or the environment of this process
-    subprocess.run([
-        "sh", "-c", 'SSHPASS="$(cat)" exec sshpass -e ssh -o StrictHostKeyChecking=no '
-        "-o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password "
-        f"-o PubkeyAuthentication=no -o ConnectTimeout=5 netops@{target_ip} 'show version'"],
-        input=password, capture_output=True, text=True, timeout=30, check=False)
-
     # sshd logs through the host's own rsyslog (auth facility -> auth.log)
-    log = runtime.run_in(TARGET, ["sh", "-c", "cat /var/log/auth.log 2>/dev/null || "
-                                  "grep sshd /var/log/syslog"]).stdout
-    assert f"Failed password for netops from {attacker_ip}" in log, (
-        f"sshd logged no failed guesses; hydra said: {hydra_out!r}; log: {log[-1500:]!r}")
+    assert f"Failed password for netops from {attacker_ip}" in log, log[-1500:]
     assert f"Accepted password for netops from {attacker_ip}" in log, log[-1500:]
     auth = tmp_path / "auth.log"
     auth.write_text(log, encoding="utf-8")
