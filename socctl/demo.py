@@ -102,6 +102,11 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
             "hosts": [h.to_dict() for h in hosts]}
 
     yield _timed("lab status", lab_status)
+    from socctl.detection.demo import demo_attack
+
+    # before provisioning: the baseline routers still accept passwords (what an attacker
+    # finds on an unhardened device); provisioning then turns password login off
+    yield _timed("attack, detect, alerts", lambda: demo_attack(settings))
     yield _timed("provision lab", lambda: _provision_lab(settings))
 
     def failover() -> tuple[str, dict[str, Any]]:
@@ -131,9 +136,6 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
     from socctl.collector.demo import demo_collect
 
     yield _timed("log collection", lambda: demo_collect(settings))
-    from socctl.detection.demo import demo_attack
-
-    yield _timed("attack, detect, alerts", lambda: demo_attack(settings))
     yield _timed("backups and DR drill", lambda: dr_drill_step(settings))
     if not keep_lab:
         yield _timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))
