@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import sqlite3
@@ -151,8 +152,25 @@ def zircolite_rules(out: Path) -> int:
         # Zircolite skips rules whose logsource does not match the log type it detected;
         # the dataset condition is already in the SQL, so the logsource hint goes.
         rule.pop("logsource", None)
+        rule["rule"] = [zircolite_columns(sql) for sql in rule["rule"]]
     out.write_text(json.dumps(rules))
     return len(rules)
+
+
+_SQL_LITERAL = re.compile(r"('(?:[^']|'')*')")
+
+
+def zircolite_columns(sql: str) -> str:
+    """Zircolite drops underscores from field names when it builds its table
+    (``user_name`` becomes ``username``): rename the store's columns in the SQL, outside
+    string literals, or its rules silently match nothing (found: 1 of 17 rules matched)."""
+    from socctl.store.sqlite import COLUMN_NAMES
+
+    names = sorted((c for c in COLUMN_NAMES if "_" in c), key=len, reverse=True)
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    parts = _SQL_LITERAL.split(sql)
+    return "".join(part if i % 2 else pattern.sub(lambda m: m[1].replace("_", ""), part)
+                   for i, part in enumerate(parts))
 
 
 def export_jsonl(db: Path, out: Path) -> None:
@@ -205,21 +223,33 @@ def run_zircolite(db: Path, work: Path) -> dict[str, Any] | None:
     n_rules = zircolite_rules(rules)
     events = work / "events.jsonl"
     export_jsonl(db, events)
-    start = time.perf_counter()
-    proc = subprocess.run([str(python), str(src / "zircolite.py"), "--events", str(events),
-                           "--ruleset", str(rules), "--jsononly", "--no-parallel",
-                           "-o", str(work / "zircolite-out.json")],
-                          cwd=src, capture_output=True, text=True, check=False)
-    total = time.perf_counter() - start
+    saved = work / "zircolite.db"
+
+    def zircolite(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+        start = time.perf_counter()
+        proc = subprocess.run([str(python), str(src / "zircolite.py"), *args,
+                               "--ruleset", str(rules), "--no-parallel",
+                               "-o", str(work / "zircolite-out.json")],
+                              cwd=src, capture_output=True, text=True, check=False)
+        return time.perf_counter() - start, proc
+
+    # 1: JSON events -> its table (saved) + rules; 2: the saved table + rules only, so
+    # its rule time is measured apart from its load, as socctl's is.
+    total, proc = zircolite("--events", str(events), "--jsononly", "--dbfile", str(saved))
     if proc.returncode != 0:
         print("zircolite failed:", proc.stderr[-800:])
+        return None
+    rules_only, proc2 = zircolite("--events", str(saved), "--db-input")
+    if proc2.returncode != 0:
+        print("zircolite (saved database) failed:", proc2.stderr[-800:])
         return None
     matched: dict[str, int] = {}
     out = work / "zircolite-out.json"
     if out.exists():
         for item in json.loads(out.read_text()):
             matched[item["title"]] = int(item.get("count", 0))
-    return {"rules": n_rules, "total_seconds": total, "log": proc.stdout + proc.stderr,
+    return {"rules": n_rules, "total_seconds": total, "rules_seconds": rules_only,
+            "log": proc.stdout + proc.stderr + proc2.stdout + proc2.stderr,
             "per_rule": matched}
 
 
@@ -251,12 +281,15 @@ def main() -> None:
         if not args.no_zircolite:
             z = run_zircolite(db, work)
             if z is not None:
-                rate = z["rules"] * res["events"] / z["total_seconds"]
-                print(f"zircolite: {z['rules']} rules over the same events in "
-                      f"{z['total_seconds']:.1f} s (load + rules) = {rate:,.0f} "
-                      "rules x events/s, load included")
+                load_s = max(z["total_seconds"] - z["rules_seconds"], 1e-9)
+                rate = z["rules"] * res["events"] / z["rules_seconds"]
+                print(f"zircolite load: {res['events'] / load_s:,.0f} events/s "
+                      f"(JSON -> its table, {load_s:.1f} s)")
+                print(f"zircolite rules: {z['rules']} rules from its saved table in "
+                      f"{z['rules_seconds']:.1f} s (database open included) = {rate:,.0f} "
+                      "rules x events/s")
                 print(f"socctl / zircolite (rules x events/s): "
-                      f"{res['rules_x_events_per_s'] / rate:.1f}x")
+                      f"{res['rules_x_events_per_s'] / rate:.2f}x (target >= 4x)")
                 same = all(z["per_rule"].get(t, 0) == n for t, n in res["per_rule"].items())
                 print("same matches per rule as socctl (plain rules): "
                       f"{'yes' if same else 'NO: the speed ratio is not comparable'}; "
