@@ -173,6 +173,15 @@ def zircolite_columns(sql: str) -> str:
                    for i, part in enumerate(parts))
 
 
+def _has_logs_table(path: Path) -> bool:
+    try:
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs'"
+                                ).fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
 def export_jsonl(db: Path, out: Path) -> None:
     conn = sqlite3.connect(db)
     cur = conn.execute("SELECT * FROM events")
@@ -239,12 +248,19 @@ def run_zircolite(db: Path, work: Path) -> dict[str, Any] | None:
     if proc.returncode != 0:
         print("zircolite failed:", proc.stderr[-800:])
         return None
-    rules_only, proc2 = zircolite("--events", str(saved), "--db-input")
-    if proc2.returncode != 0:
-        print("zircolite (saved database) failed:", proc2.stderr[-800:])
+    # it writes one database per input file: <stem>_<events file name>.db
+    written = [p for p in work.glob(f"{saved.stem}*.db")
+               if _has_logs_table(p)]
+    if not written:
+        print("zircolite saved no database with a logs table: rule time not measured")
+        return None
+    out = work / "zircolite-out.json"
+    out.unlink(missing_ok=True)  # the matches compared below must be the second run's
+    rules_only, proc2 = zircolite("--events", str(written[0]), "--db-input")
+    if proc2.returncode != 0 or not out.exists():
+        print("zircolite (saved database) failed:", (proc2.stdout + proc2.stderr)[-800:])
         return None
     matched: dict[str, int] = {}
-    out = work / "zircolite-out.json"
     if out.exists():
         for item in json.loads(out.read_text()):
             matched[item["title"]] = int(item.get("count", 0))
