@@ -22,6 +22,7 @@ from typing import Any
 
 from socctl.detection.model import Rule, RuleSet, parse_duration
 from socctl.detection.pipeline import FIELD_COLUMNS, build_pipeline, lookup_table
+from socctl.detection.prefilter import MIN_PREDICATES, Need, Prefilter, rule_need, sample_rate
 from socctl.errors import ContentError, Location, SocctlError
 
 SCOPE_VIEW = "socctl_scope"
@@ -58,6 +59,8 @@ class Compiled:
     #: event_count / value_count over plain rules: evaluated by :func:`_run_counting`
     #: (one indexed scan and a sliding window) instead of the backend's staged plan.
     counting: Counting | None = None
+    #: Plain rules: literals one of which a matching row contains (see prefilter).
+    need: Need = None
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,16 @@ def _regexp(pattern: str, value: object) -> bool:
     return value is not None and _regex(pattern).search(str(value)) is not None
 
 
+#: Read the store through a memory map (SQLite caps it at its compile-time maximum):
+#: rules read most pages of the store, and mmap spares a read() and a copy per page
+#: (a scan of 500k rows: 0.47 s -> 0.27 s on this machine type).
+MMAP_BYTES = 1 << 40
+
+
 def prepare_connection(conn: sqlite3.Connection) -> None:
     """Register what the generated SQL needs: REGEXP (false for NULL, patterns cached)."""
     conn.create_function("regexp", 2, _regexp, deterministic=True)
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
 
 
 def _plain(node: Any) -> Any:
@@ -124,11 +134,13 @@ def compile_rules(rules: Sequence[Rule], *, table: str = SCOPE_VIEW,
     import json
 
     try:
-        converted = _backend(table).convert(_collection(rules), "zircolite")
+        collection = _collection(rules)
+        needs = _needs(collection)  # before conversion: it rewrites the rules
+        converted = _backend(table).convert(collection, "zircolite")
         for item in json.loads(converted):
             rule = by_id[item["id"]]
             if item["result_type"] == "event":
-                out.append(_plain_compiled(rule, item))
+                out.append(_plain_compiled(rule, item, needs.get(item["id"])))
         # Each correlation is converted with just the rules it needs, so a correlation
         # that another one references (brute force -> success after brute force) still
         # alerts on its own; plain rules referenced by correlations do not (generate: false).
@@ -175,8 +187,18 @@ def compile_standalone(rule: Rule, ruleset: Sequence[Rule]) -> Compiled:
         raise DetectionError(f"{rule.path}: correlation produced no plan")
     import json
 
-    converted = _backend(SCOPE_VIEW).convert(_collection([rule]), "zircolite")
-    return _plain_compiled(rule, json.loads(converted)[0])
+    collection = _collection([rule])
+    needs = _needs(collection)
+    converted = _backend(SCOPE_VIEW).convert(collection, "zircolite")
+    return _plain_compiled(rule, json.loads(converted)[0], needs.get(rule.id))
+
+
+def _needs(collection: Any) -> dict[str, Need]:
+    """Each plain rule's prefilter literals, from its parsed (unconverted) detection."""
+    from sigma.rule import SigmaRule
+
+    return {str(r.id): rule_need(r, FIELD_COLUMNS, "message")
+            for r in collection.rules if isinstance(r, SigmaRule)}
 
 
 def _datasets(rule: Rule) -> tuple[str, ...]:
@@ -187,10 +209,10 @@ def _datasets(rule: Rule) -> tuple[str, ...]:
     return found.datasets if found is not None else ()
 
 
-def _plain_compiled(rule: Rule, item: dict[str, Any]) -> Compiled:
+def _plain_compiled(rule: Rule, item: dict[str, Any], need: Need) -> Compiled:
     sql = _select_columns(item["rule"][0], rule)
     return Compiled(rule, sql=sql, raw=item, condition=sql.split(" WHERE ", 1)[1],
-                    datasets=_datasets(rule))
+                    datasets=_datasets(rule), need=need)
 
 
 def _dataset_filter(datasets: Sequence[str]) -> str:
@@ -385,7 +407,7 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
     if views is None:
         return []
     earliest, corr_where = views
-    hits = _run_plain(conn, [c for c in compiled if c.sql is not None])
+    hits = _run_plain(conn, [c for c in compiled if c.sql is not None], scope.where())
     for c in compiled:
         rule = c.rule
         fields = rule.entity_fields
@@ -417,21 +439,64 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
     return hits
 
 
-def _run_plain(conn: sqlite3.Connection, compiled: Sequence[Compiled]) -> list[Hit]:
+#: Rows read to choose the prefilter's literals (see prefilter.resolve).
+SAMPLE_ROWS = 2000
+
+
+def _predicates(condition: str) -> int:
+    return condition.count(" LIKE ") + condition.upper().count(" REGEXP ")
+
+
+def _plain_sql(conn: sqlite3.Connection, datasets: Sequence[str], group: Sequence[Compiled],
+               columns: Sequence[str], scope_where: str, number: int) -> str:
+    """The group's query: every rule a column of flags, rows matching any rule.
+
+    With many string predicates per row (the web rules), a prefilter UDF computes once
+    per row which rules may match (a bitmask, materialised with the rowid), and each
+    rule's SQL runs only on rows whose bit is set; CASE keeps the evaluation lazy."""
+    scope = f"({scope_where})" + (f" AND {_dataset_filter(datasets)}" if datasets else "")
+    prefilter = None
+    needs = [c.need for c in group]
+    if sum(_predicates(c.condition or "") for c in group) >= MIN_PREDICATES and any(needs):
+        # which literal of an AND to look for is chosen on a sample of the rows
+        sampled = Prefilter.columns_of(needs)
+        sample = conn.execute(f"SELECT {', '.join(sampled)} FROM main.events WHERE {scope} "
+                              f"LIMIT {SAMPLE_ROWS}").fetchall()
+        prefilter = Prefilter.build(needs, sample_rate(sample, sampled))
+    if prefilter is None:
+        flags = ", ".join(f"COALESCE(({c.condition}), 0)" for c in group)
+        where = " OR ".join(f"({c.condition})" for c in group)
+        if datasets:
+            where = f"{_dataset_filter(datasets)} AND ({where})"
+        return (f"SELECT id, ts, {', '.join(columns)}, {flags} FROM {SCOPE_VIEW} "
+                f"WHERE {where}")
+    name = f"socctl_prefilter_{number}"
+    conn.create_function(name, len(prefilter.columns), prefilter.function(),
+                         deterministic=True)
+    bits = [f"pf.m & {1 << k} AND ({c.condition})" for k, c in enumerate(group)]
+    flags = ", ".join(f"CASE WHEN {b} THEN 1 ELSE 0 END" for b in bits)
+    # The UDF runs once per row in the innermost query; LIMIT -1 keeps SQLite from
+    # flattening it into the filter (which would call it twice), and only candidate
+    # rows (rowid, mask) are materialised.
+    return (f"WITH pf(rid, m) AS MATERIALIZED (SELECT rid, m FROM (SELECT rowid AS rid, "
+            f"{name}({', '.join(prefilter.columns)}) AS m FROM main.events WHERE {scope} "
+            f"LIMIT -1) WHERE m != 0) "
+            f"SELECT e.id, e.ts, {', '.join('e.' + c for c in columns)}, {flags} "
+            f"FROM pf JOIN main.events AS e ON e.rowid = pf.rid "
+            f"WHERE {' OR '.join(f'({b})' for b in bits)}")
+
+
+def _run_plain(conn: sqlite3.Connection, compiled: Sequence[Compiled],
+               scope_where: str) -> list[Hit]:
     """Plain rules, one scan per logsource: the rules reading the same datasets share one
     query (rows are read and decoded once, each rule is a column of the result)."""
     groups: dict[tuple[str, ...], list[Compiled]] = {}
     for c in compiled:
         groups.setdefault(c.datasets, []).append(c)
     hits: list[Hit] = []
-    for datasets, group in groups.items():
+    for number, (datasets, group) in enumerate(groups.items()):
         columns = sorted({FIELD_COLUMNS[f] for c in group for f in c.rule.entity_fields})
-        flags = ", ".join(f"COALESCE(({c.condition}), 0)" for c in group)
-        where = " OR ".join(f"({c.condition})" for c in group)
-        if datasets:
-            where = f"{_dataset_filter(datasets)} AND ({where})"
-        sql = (f"SELECT id, ts, {', '.join(columns)}, {flags} FROM {SCOPE_VIEW} "
-               f"WHERE {where}")
+        sql = _plain_sql(conn, datasets, group, columns, scope_where, number)
         try:
             rows = conn.execute(sql).fetchall()
         except sqlite3.Error as exc:
