@@ -82,3 +82,49 @@ def test_counting_matches_the_backend_plan(tmp_path: Path) -> None:
     # every counting rule but the PostgreSQL one (no such events here) had windows
     assert compared > 500 and quiet == {
         "PostgreSQL Authentication Failures in a Burst From One Source"}, quiet
+
+
+def _brute_then_success(seed: int = 11) -> list[tuple[str, str, float]]:
+    """Bursts of failures from a few sources, and logins before, inside, just after,
+    long after (beyond 15 minutes) the bursts, from the same and other sources."""
+    rnd = random.Random(seed)
+    out = []
+    t = 1_795_000_000.0
+    for burst in range(40):
+        ip = f"198.18.7.{rnd.randint(1, 5)}"
+        for _ in range(rnd.randint(3, 14)):  # some bursts stay under the threshold
+            t += rnd.choice([1.0, 5.0, 20.0])
+            out.append(("sshd", f"Nov 22 08:00:01 dc-primary-db1 sshd[{burst}]: Failed "
+                        f"password for root from {ip} port 4 ssh2", t))
+        for offset in rnd.sample([-400.0, 0.0, 30.0, 600.0, 899.0, 901.0, 1500.0], 3):
+            who = ip if rnd.random() < 0.7 else f"198.18.8.{rnd.randint(1, 3)}"
+            out.append(("sshd", f"Nov 22 08:00:01 dc-primary-db1 sshd[{burst}]: Accepted "
+                        f"password for root from {who} port 4 ssh2", t + offset))
+        t += rnd.choice([60.0, 400.0, 2000.0])
+    return out
+
+
+def test_narrowed_temporal_matches_the_full_plan(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    store = SqliteStore(db)
+    rows = []
+    for dataset, line, ts in _brute_then_success():
+        _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
+        rows.append(to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev))
+    store.insert_rows(rows)
+    store.close()
+    ruleset = load_rules(REPO / "detections")
+    temporal = [c for c in compile_rules(ruleset.rules) if c.narrowing is not None]
+    assert [c.rule.title for c in temporal] == [
+        "SSH Successful Login After Brute Force From the Same Source"]
+    c = temporal[0]
+    conn = sqlite3.connect(db)
+    narrowed = run(conn, [c], Scope(), ruleset.lookups)
+    full = run(conn, [dataclasses.replace(c, narrowing=None)], Scope(), ruleset.lookups)
+    conn.close()
+
+    def key(hits: list) -> set:  # type: ignore[type-arg]
+        return {(h.entity, h.first_ts, h.last_ts, tuple(sorted(h.event_ids))) for h in hits}
+
+    assert len(full) >= 5
+    assert key(narrowed) == key(full)
