@@ -222,16 +222,57 @@ def sample_rate(rows: Sequence[Sequence[object]], columns: Sequence[str]
     return rate
 
 
+#: A need as OR of ANDs of literal sets; beyond this many terms a subtree is flattened.
+MAX_TERMS = 16
+
+Terms = list[tuple[Literals, ...]]
+
+
+def terms(need: Need, rate: Callable[[Literals], float] | None = None) -> Terms | None:
+    """``need`` as alternatives (OR) of literal sets that must all hold (AND): the
+    SQL-injection rule is "union and select, or a quote and a space and or/and..., or
+    one of the functions", which rejects a benign ``union+station`` or ``O'Brien`` that
+    any single literal set lets through. Large products fall back to :func:`resolve`."""
+    if need is None:
+        return None
+    if isinstance(need, frozenset):
+        return [(need,)]
+    parts = [terms(p, rate) for p in need.parts]
+    if isinstance(need, AnyOf):
+        if any(p is None for p in parts):
+            return None
+        out: Terms = [t for p in parts for t in p]  # type: ignore[union-attr]
+    else:
+        out = [()]
+        for p in parts:
+            if p is not None:
+                out = [a + b for a in out for b in p]
+                if len(out) > MAX_TERMS:
+                    break
+    if len(out) <= MAX_TERMS:
+        return out
+    flat = resolve(need, rate)
+    return [(flat,)] if flat else None
+
+
 @dataclass(frozen=True)
 class Prefilter:
-    """Which rules of a group may match a row: a bitmask (bit k = rule k), one automaton
-    per column over every rule's literals for it. Values repeat a lot in logs (the
-    same paths, agents, messages), so masks are memoised per value, within a bound."""
+    """Which rules of a group may match a row: a bitmask (bit k = rule k).
+
+    Each column has one automaton over every literal the rules look for in it; a value's
+    found literals (a bitmask over them) decide, per rule, whether one of its terms can
+    still hold, taking literal sets of other columns as satisfied. A row's mask is the AND
+    of its columns' masks: each is necessary (the need trees are monotone: AND/OR only).
+    Values repeat a lot in logs (paths, agents, messages): masks are memoised per value,
+    within a bound."""
 
     columns: tuple[str, ...]
     always: int  # rules with no usable need: always evaluated
     automata: tuple[Any, ...]
-    masks: tuple[tuple[int, ...], ...]  # per column: literal index -> rule bits
+    #: per column, per rule with a need: (bit, terms as tuples of literal bitmasks; an
+    #: empty tuple = a term this column cannot refute)
+    checks: tuple[tuple[tuple[int, tuple[tuple[int, ...], ...]], ...], ...]
+    free: tuple[int, ...]  # per column: rule bits this column never refutes
     memo: tuple[dict[object, int], ...]
 
     MEMO_MAX = 200_000
@@ -246,47 +287,79 @@ class Prefilter:
         """None when no rule of the group has a usable need (nothing to spare)."""
         import ahocorasick_rs
 
-        resolved = [resolve(need, rate) for need in needs]
-        if not any(resolved):
+        all_terms = [terms(need, rate) for need in needs]
+        if not any(all_terms):
             return None
         always = 0
-        by_column: dict[str, dict[str, int]] = {}
-        for bit, lits in enumerate(resolved):
-            if not lits:
+        literals: dict[str, dict[str, int]] = {}  # column -> literal -> index
+        for bit, rule_terms in enumerate(all_terms):
+            if not rule_terms:
                 always |= 1 << bit
                 continue
-            for column, literal in lits:
-                found = by_column.setdefault(column, {})
-                found[literal] = found.get(literal, 0) | (1 << bit)
-        columns = tuple(sorted(by_column))
-        automata = tuple(ahocorasick_rs.AhoCorasick(list(by_column[col])) for col in columns)
-        masks = tuple(tuple(by_column[col].values()) for col in columns)
-        return cls(columns, always, automata, masks, tuple({} for _ in columns))
+            for term in rule_terms:
+                for lits in term:
+                    for column, literal in lits:
+                        index = literals.setdefault(column, {})
+                        index.setdefault(literal, len(index))
+        columns = tuple(sorted(literals))
+        checks, free = [], []
+        for column in columns:
+            index = literals[column]
+            col_checks, col_free = [], 0
+            for bit, rule_terms in enumerate(all_terms):
+                if not rule_terms:
+                    continue
+                projected = []
+                for term in rule_terms:
+                    masks = []
+                    for lits in term:
+                        if any(col != column for col, _lit in lits):
+                            continue  # another column may satisfy it: not refutable here
+                        mask = 0
+                        for _col, literal in lits:
+                            mask |= 1 << index[literal]
+                        masks.append(mask)
+                    projected.append(tuple(masks))
+                if any(not t for t in projected):
+                    col_free |= 1 << bit
+                else:
+                    col_checks.append((1 << bit, tuple(projected)))
+            checks.append(tuple(col_checks))
+            free.append(col_free)
+        automata = tuple(ahocorasick_rs.AhoCorasick(list(literals[col])) for col in columns)
+        return cls(columns, always, automata, tuple(checks), tuple(free),
+                   tuple({} for _ in columns))
 
     def function(self) -> Callable[..., int]:
         """The UDF SQLite calls once per row: locals only, a memo lookup per value, the
         automaton on a miss (a method call with attribute lookups cost 10% more)."""
         memo, always, scan = self.memo, self.always, self._scan
+        everything = -1
 
         def prefilter(*values: object) -> int:
-            mask = always
+            mask = everything
             for i, value in enumerate(values):
-                if value is not None:
-                    found = memo[i].get(value)
-                    mask |= scan(i, value) if found is None else found
-            return mask
+                found = memo[i].get(value)
+                mask &= scan(i, value) if found is None else found
+            return mask | always
 
         return prefilter
 
     def _scan(self, i: int, value: object) -> int:
         found = 0
-        masks = self.masks[i]
-        text = value if isinstance(value, str) else str(value)
-        for index, _start, _end in self.automata[i].find_matches_as_indexes(
-                text.casefold(), overlapping=True):
-            found |= masks[index]
+        if value is not None:
+            text = value if isinstance(value, str) else str(value)
+            for index, _start, _end in self.automata[i].find_matches_as_indexes(
+                    text.casefold(), overlapping=True):
+                found |= 1 << index
+        mask = self.free[i]
+        for bit, rule_terms in self.checks[i]:
+            for term in rule_terms:
+                if all(found & m for m in term):
+                    mask |= bit
+                    break
         memo = self.memo[i]
         if len(memo) >= self.MEMO_MAX:
             memo.clear()
-        memo[value] = found
-        return found
+        memo[value] = mask
+        return mask
