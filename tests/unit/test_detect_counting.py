@@ -50,15 +50,21 @@ def _lines(n: int, seed: int = 3) -> list[tuple[str, str, float]]:
     return out
 
 
-def test_counting_matches_the_backend_plan(tmp_path: Path) -> None:
+def _store(tmp_path: Path, lines: list[tuple[str, str, float]]) -> Path:
+    """The lines parsed by the collector's parser into a store, as `collect` writes it."""
     db = tmp_path / "events.db"
     store = SqliteStore(db)
     rows = []
-    for dataset, line, ts in _lines(6000):
+    for dataset, line, ts in lines:
         _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
         rows.append(to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev))
     store.insert_rows(rows)
     store.close()
+    return db
+
+
+def test_counting_matches_the_backend_plan(tmp_path: Path) -> None:
+    db = _store(tmp_path, _lines(6000))
     ruleset = load_rules(REPO / "detections")
     counting = [c for c in compile_rules(ruleset.rules) if c.counting is not None]
     kinds = {c.rule.sigma.type.name.lower() for c in counting}
@@ -105,14 +111,7 @@ def _brute_then_success(seed: int = 11) -> list[tuple[str, str, float]]:
 
 
 def test_narrowed_temporal_matches_the_full_plan(tmp_path: Path) -> None:
-    db = tmp_path / "events.db"
-    store = SqliteStore(db)
-    rows = []
-    for dataset, line, ts in _brute_then_success():
-        _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
-        rows.append(to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev))
-    store.insert_rows(rows)
-    store.close()
+    db = _store(tmp_path, _brute_then_success())
     ruleset = load_rules(REPO / "detections")
     temporal = [c for c in compile_rules(ruleset.rules) if c.narrowing is not None]
     assert [c.rule.title for c in temporal] == [
