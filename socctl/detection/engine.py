@@ -60,7 +60,7 @@ class Compiled:
     #: event_count / value_count over plain rules: evaluated by :func:`_run_counting`
     #: (one indexed scan and a sliding window) instead of the backend's staged plan.
     counting: Counting | None = None
-    #: Plain rules: literals one of which a matching row contains (see prefilter).
+    #: Plain rules: what a matching row must contain (a need tree, see prefilter).
     need: Need = None
     #: Temporal correlations over a counting one: read only rows near its windows.
     narrowing: Narrowing | None = None

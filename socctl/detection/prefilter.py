@@ -14,8 +14,10 @@ match differently with and without the prefilter (the unit tests compare both).
 Derivation, per node of the condition tree:
 
 * a string value needs its longest literal piece (between wildcards) in its column;
-* a regular expression needs a literal it cannot match without (from ``re``'s parser);
-* AND needs what its most selective child needs; OR needs one of its children's needs;
+* a regular expression needs the literals it cannot match without (from ``re``'s parser);
+* AND needs all its children's needs; OR needs one of its children's needs; the tree is
+  kept as OR-of-AND terms (:func:`terms`), large products flattened (:func:`resolve`,
+  which picks an AND's rarest part on a sample of the rows);
 * NOT, numbers, CIDRs, placeholders, field references need nothing we can use: a rule
   that needs nothing usable is evaluated on every row, as without the prefilter.
 
