@@ -38,8 +38,8 @@ Literals = frozenset[tuple[str, str]]
 
 @dataclass(frozen=True, slots=True)
 class AllOf:
-    """Every part is necessary (AND, a regex's sequence): one of them is enough to use,
-    and which one is chosen with the data (:func:`resolve`)."""
+    """Every part is necessary (AND, a regex's sequence): :func:`terms` requires them all;
+    where a product of terms grows too large, :func:`resolve` keeps the rarest one."""
 
     parts: tuple[Need, ...]
 
