@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from socctl.backup import ops, pgbackrest, provision
+from socctl.backup import ops, pgbackrest, provision, wal
 from socctl.backup.hosts import LabHosts
 from socctl.backup.policy import BackupType
 from socctl.cli.main import cli
@@ -79,10 +80,15 @@ def test_a_broken_wal_archive_makes_status_fail(db: dict[str, Any], lab_settings
                                                 tmp_path: Path) -> None:
     ops.run(lab_settings, "databases", BackupType.LOG)
     archive = provision.lab_repo_paths()["primary_dc"].parent / "pgbackrest" / "archive"
-    segments = sorted(p for p in archive.rglob("*") if p.is_file()
-                      and len(p.name) > 24 and p.name[:24].isalnum() and "." in p.name)
-    assert len(segments) >= 3
-    victim = segments[len(segments) // 2]
+    # Real segments only (not the ``<segment>.<offset>.backup`` labels, which sort among
+    # them), each number once (a .partial shares its number with the next timeline's
+    # segment). The second newest: after the oldest backup's start, before the newest
+    # archived segment, so losing it is a hole the check must see.
+    parsed = [(wal.parse(p.name), p) for p in archive.rglob("*") if p.is_file()]
+    numbers = Counter(x[1] for x, _ in parsed if x is not None)
+    segments = sorted((x[1], p) for x, p in parsed if x is not None and numbers[x[1]] == 1)
+    assert len(segments) >= 3, segments
+    victim = segments[-2][1]
     hidden = tmp_path / victim.name  # out of the repository, as a lost file would be
     shutil.move(victim, hidden)
     try:
