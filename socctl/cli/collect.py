@@ -116,7 +116,7 @@ def run(app: AppContext, sources: tuple[str, ...], duration: float, status: bool
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    runtime.start()
+    runtime.start(freeze_heap=True)
     render.err_console.print(f"collecting: {', '.join(runtime.status().sources)} "
                              f"(pid {__import__('os').getpid()})", highlight=False)
     deadline = time.monotonic() + duration if duration > 0 else None

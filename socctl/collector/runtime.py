@@ -11,6 +11,7 @@ Counters are written to ``<state>/collect/stats.json`` every second for
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import threading
@@ -88,7 +89,11 @@ class Runtime:
         self.spool = Spool(state_path(settings, conf.spool.path), conf.spool.max_bytes,
                            conf.spool.segment_bytes)
         self.sink = sink or build_sink(settings, collection)
-        self.dead = SqliteSink(store_path(settings, collection))
+        dead_path = store_path(settings, collection)
+        # the dead letters share the events' file when the sink is the embedded store:
+        # one checkpointer (the sink's) is enough then
+        self.dead = SqliteSink(dead_path, background_checkpoint=not (
+            isinstance(self.sink, SqliteSink) and self.sink.path == dead_path))
         self.sink_state = SinkState(self.sink.name)
         self.stop_event = threading.Event()
         self.stats: dict[str, SourceStats] = {}
@@ -110,7 +115,15 @@ class Runtime:
             self.sources.append(BUILDERS[c.spec.source.type](c, intake, self.state))
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *, freeze_heap: bool = False) -> None:
+        """``freeze_heap`` (a collector process of its own, ``socctl collect run``): what
+        exists once the collector is built (the national inventory's thousands of
+        objects, compiled parsers) leaves the cyclic garbage collector's reach. Events
+        are short-lived and acyclic, but every full collection would otherwise walk the
+        whole inventory again, tens of times a second at full rate."""
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         self.dead.build()
         self._loop_thread = threading.Thread(target=self._loop_main, name="collect-sources",
                                              daemon=True)
@@ -201,7 +214,7 @@ class Runtime:
                     return
                 continue
             try:
-                results = [self.sink.write(f.rows) for f in frames]
+                results = self.sink.write_batches([f.rows for f in frames])
             except SinkUnavailable as exc:
                 self.spool.rewind()
                 self._sink_down(str(exc))

@@ -11,6 +11,10 @@ Bounded: when unshipped data reaches ``max_bytes`` the policy is **block**: ``ap
 waits, so TCP/TLS/file sources stop reading (senders feel back-pressure, files are read
 later) and UDP datagrams pile up in the kernel, whose drops are counted per source.
 
+Frames just written are also kept in memory (up to ``memory_bytes`` of them): a shipper
+that keeps up reads them from there, not back from the file and through ``marshal``
+again; after a restart, or when it lags that far behind, it reads the segments.
+
 Frames are written with one ``write()`` each, so a killed process (kill -9) never leaves
 half a frame in the page cache; a torn frame after a power loss fails its CRC and the
 tail is truncated on open (counted as ``torn_frames``). Data is fsynced at most
@@ -25,6 +29,7 @@ import struct
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +58,14 @@ class SpoolFull(Exception):
 
 class Spool:
     def __init__(self, directory: Path, max_bytes: int = 256 << 20,
-                 segment_bytes: int = 16 << 20, fsync_interval: float = 1.0) -> None:
+                 segment_bytes: int = 16 << 20, fsync_interval: float = 1.0,
+                 memory_bytes: int = 32 << 20) -> None:
         self.dir = directory
+        self.memory_bytes = memory_bytes
+        #: frame start -> (frame, its size on disk): what was appended and not yet acked
+        self._memory: OrderedDict[Position, tuple[Frame, int]] = OrderedDict()
+        self._memory_size = 0
+        self.memory_hits = 0
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.fsync_interval = fsync_interval
@@ -145,12 +156,33 @@ class Spool:
                 self._rotate()
             self.fh.write(frame)
             self.fh.flush()
+            start = self.written
             self.written = Position(self.write_seg, self.written.offset + len(frame))
+            self._remember(start, Frame(source, rows, dead, self.written), len(frame))
             now = time.monotonic()
             if now - self._last_sync >= self.fsync_interval:
                 os.fsync(self.fh.fileno())
                 self._last_sync = now
             self.cond.notify_all()
+
+    def _remember(self, start: Position, frame: Frame, size: int) -> None:
+        """Keep the frame for the shipper; the oldest go first past ``memory_bytes``."""
+        if size > self.memory_bytes:
+            return
+        self._memory[start] = (frame, size)
+        self._memory_size += size
+        while self._memory_size > self.memory_bytes:
+            _, (_, dropped) = self._memory.popitem(last=False)
+            self._memory_size -= dropped
+
+    def _forget(self, upto: Position) -> None:
+        """Frames that end at or before ``upto`` (acknowledged) leave the memory."""
+        while self._memory:
+            start, (frame, size) = next(iter(self._memory.items()))
+            if frame.end > upto:
+                break
+            del self._memory[start]
+            self._memory_size -= size
 
     def _rotate(self) -> None:
         os.fsync(self.fh.fileno())
@@ -175,6 +207,13 @@ class Spool:
         out: list[Frame] = []
         pos = self.read_pos
         while len(out) < max_frames and pos < limit:
+            with self.cond:
+                kept = self._memory.get(pos)
+            if kept is not None:
+                self.memory_hits += 1
+                out.append(kept[0])
+                pos = kept[0].end
+                continue
             if self._reader is None or self._reader[0] != pos.segment:
                 if self._reader is not None:
                     self._reader[1].close()
@@ -208,6 +247,7 @@ class Spool:
         os.replace(tmp, self.dir / "ack")
         with self.cond:
             self.acked = pos
+            self._forget(pos)
             for seg in self._segments():
                 if seg < pos.segment:
                     if self._reader is not None and self._reader[0] == seg:

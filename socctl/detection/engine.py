@@ -16,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from socctl.detection.model import Rule, RuleSet, parse_duration
@@ -243,8 +245,34 @@ def _datasets(rule: Rule) -> tuple[str, ...]:
     return found.datasets if found is not None else ()
 
 
+#: ``field: '*'`` as the backend writes it (any value at all, with collate_nocase).
+_ANY_VALUE = re.compile(r"""(?<![\w.])("?)([A-Za-z_][A-Za-z0-9_]*)\1 LIKE '%' ESCAPE '\\'""")
+
+
+def _any_value_tests(sql: str) -> str:
+    """``col LIKE '%'`` -> ``col >= ''`` (text columns) or ``col IS NOT NULL``.
+
+    All three are true exactly for the rows where the column is not NULL (the store's
+    text columns hold text only, and every text value sorts at or after ''), but SQLite
+    answers a range from an index and a LIKE it cannot; and only a range or an equality
+    can be one branch of a MULTI-INDEX OR. The botnet rule (threat.indicator.ip present
+    OR source/destination on the list) then reads three indexes instead of the table:
+    0.5 s -> under 1 ms per 1M events.
+    """
+    from socctl.store.sqlite import COLUMN_NAMES, INTEGER_COLUMNS
+
+    def repl(m: re.Match[str]) -> str:
+        column = m.group(2)
+        if column not in COLUMN_NAMES:
+            return m.group(0)
+        quoted = f"{m.group(1)}{column}{m.group(1)}"
+        return f"{quoted} IS NOT NULL" if column in INTEGER_COLUMNS else f"{quoted} >= ''"
+
+    return _ANY_VALUE.sub(repl, sql)
+
+
 def _plain_compiled(rule: Rule, item: dict[str, Any], need: Need) -> Compiled:
-    sql = _select_columns(item["rule"][0], rule)
+    sql = _any_value_tests(_select_columns(item["rule"][0], rule))
     return Compiled(rule, sql=sql, raw=item, condition=sql.split(" WHERE ", 1)[1],
                     datasets=_datasets(rule), need=need)
 
@@ -297,68 +325,111 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
     "lt": lambda m, n: m < n, "eq": lambda m, n: m == n}
 
 
-def _fold(value: object) -> object:
-    """Group keys and counted values compare case-insensitively, as the plan does."""
-    return value.lower() if isinstance(value, str) else value
-
-
-def _run_counting(conn: sqlite3.Connection, c: Compiled) -> list[tuple[tuple[object, ...],
-                                                                      float, list[str]]]:
+def _run_counting(conn: sqlite3.Connection, c: Compiled, where: str
+                  ) -> list[tuple[tuple[object, ...], float, list[str]]]:
     """(group key, window end, event ids) for every window that meets the condition.
 
     Same semantics as the backend's plan: a window ends at each matching event's time and
     reaches back the timespan, both ends included; events without a group key are not
-    counted; value_count counts distinct non-null values. One scan of the candidates
-    sorted by group and time, then a sliding window per group: linear, where the staged
-    plan materialised every candidate several times (18 s instead of ~1 s for a rule
-    matching half of 1M events).
+    counted; value_count counts distinct non-null values; keys and values compare
+    case-insensitively (SQLite's lower(), as the plan's SQL folds them).
+
+    One scan of the candidates (time, rowid, folded key: no ORDER BY, no event id),
+    bucketed by key; a bucket that cannot hold a window meeting a ``>=``/``>`` threshold
+    (fewer events than it, or no run of that many within the timespan: a window with N
+    events, or N distinct values, has N events within one timespan) is dropped before
+    its windows are walked; then a window per distinct time, its edges found by
+    bisection. Event ids are read only for the windows that fire. (The backend's staged
+    plan: 18 s for a rule matching half of 1M events; sorted scan + Python window 3.4 s.)
     """
     assert c.counting is not None
     spec = c.counting
-    cols = [*spec.group_columns, *([spec.value_column] if spec.value_column else [])]
-    keys = ", ".join(f"CASE WHEN typeof({g}) = 'text' THEN lower({g}) ELSE {g} END"
-                     for g in spec.group_columns)
-    rows = conn.execute(
-        f"SELECT id, ts, {', '.join(cols)} FROM {CORR_VIEW} WHERE "
-        + " AND ".join(f"{g} IS NOT NULL" for g in spec.group_columns)
-        + f" ORDER BY {keys}, ts").fetchall()
-    test = _OPS[spec.op]
     width = len(spec.group_columns)
-    out: list[tuple[tuple[object, ...], float, list[str]]] = []
-    start = 0
-    n = len(rows)
-    while start < n:
-        key = tuple(_fold(v) for v in tuple(rows[start])[2:2 + width])
-        end = start
-        while end < n and tuple(_fold(v) for v in tuple(rows[end])[2:2 + width]) == key:
-            end += 1
-        group = rows[start:end]  # one group (keys folded), in time order
-        values: dict[object, int] = {}
-        lo = 0
+    folded = [f"CASE WHEN typeof({g}) = 'text' THEN lower({g}) ELSE {g} END"
+              for g in (*spec.group_columns, *([spec.value_column] if spec.value_column
+                                                else []))]
+    # the correlation view's rows (``where``), read from the table: a view has no rowid
+    cursor = conn.execute(
+        f"SELECT ts, rowid, {', '.join(folded)} FROM main.events WHERE ({where}) AND "
+        + " AND ".join(f"{g} IS NOT NULL" for g in spec.group_columns))
+    buckets: dict[object, list[tuple[Any, ...]]] = {}
+    for row in cursor:
+        key = row[2] if width == 1 else row[2:2 + width]
+        bucket = buckets.get(key)
+        if bucket is None:
+            buckets[key] = [row]
+        else:
+            bucket.append(row)
+    test = _OPS[spec.op]
+    # how many events a window needs at least (0: any window may meet the condition)
+    floor = spec.count if spec.op == "gte" else spec.count + 1 if spec.op == "gt" else 0
+    reach = c.timespan * (1 + 1e-9) + 1e-6  # looser than the window test: never prunes one
+    fired: list[tuple[tuple[object, ...], float, list[int]]] = []
+    for key, rows in buckets.items():
+        if len(rows) < floor:
+            continue
+        rows.sort()  # by time, ties by rowid; the index gives sorted runs already
+        times = [float(r[0]) for r in rows]
+        if floor > 1 and not any(b - a <= reach for a, b in
+                                 zip(times, islice(times, floor - 1, None), strict=False)):
+            continue
+        key_t = (key,) if width == 1 else tuple(key)  # type: ignore[arg-type]
+        if spec.value_column:
+            fired += _value_windows(key_t, rows, times, c.timespan, width, spec.count, test)
+            continue
+        n = len(rows)
         i = 0
-        while i < len(group):
-            t = float(group[i][1])
-            j = i
-            while j < len(group) and float(group[j][1]) == t:  # peers share the window
-                if spec.value_column:
-                    v = _fold(group[j][2 + width])
-                    if v is not None:
-                        values[v] = values.get(v, 0) + 1
-                j += 1
-            while float(group[lo][1]) < t - c.timespan:
-                if spec.value_column:
-                    v = _fold(group[lo][2 + width])
-                    if v is not None:
-                        values[v] -= 1
-                        if not values[v]:
-                            del values[v]
-                lo += 1
-            metric = len(values) if spec.value_column else j - lo
-            if test(metric, spec.count):
-                out.append((key, t, [str(r[0]) for r in group[lo:j]]))
+        while i < n:
+            t = times[i]
+            j = bisect_right(times, t, i)
+            lo = bisect_left(times, t - c.timespan, 0, i)
+            if test(j - lo, spec.count):
+                fired.append((key_t, t, [r[1] for r in rows[lo:j]]))
             i = j
-        start = end
+    return _with_event_ids(conn, fired)
+
+
+def _value_windows(key: tuple[object, ...], rows: list[tuple[Any, ...]], times: list[float],
+                   span: float, width: int, count: int, test: Callable[[int, int], bool]
+                   ) -> list[tuple[tuple[object, ...], float, list[int]]]:
+    """value_count over one bucket: distinct (folded) values in the sliding window."""
+    out: list[tuple[tuple[object, ...], float, list[int]]] = []
+    folded = [r[2 + width] for r in rows]
+    values: dict[object, int] = {}
+    lo = i = 0
+    n = len(rows)
+    while i < n:
+        t = times[i]
+        j = i
+        while j < n and times[j] == t:  # peers share the window
+            v = folded[j]
+            if v is not None:
+                values[v] = values.get(v, 0) + 1
+            j += 1
+        while times[lo] < t - span:
+            v = folded[lo]
+            if v is not None:
+                values[v] -= 1
+                if not values[v]:
+                    del values[v]
+            lo += 1
+        if test(len(values), count):
+            out.append((key, t, [r[1] for r in rows[lo:j]]))
+        i = j
     return out
+
+
+def _with_event_ids(conn: sqlite3.Connection,
+                    fired: list[tuple[tuple[object, ...], float, list[int]]]
+                    ) -> list[tuple[tuple[object, ...], float, list[str]]]:
+    """Rowids of the firing windows -> event ids, read once per distinct row."""
+    wanted = sorted({rid for _, _, rids in fired for rid in rids})
+    ids: dict[int, str] = {}
+    for start in range(0, len(wanted), 10000):
+        chunk = wanted[start:start + 10000]
+        ids.update(conn.execute(f"SELECT rowid, id FROM main.events WHERE rowid IN "
+                                f"({', '.join(map(str, chunk))})").fetchall())
+    return [(key, t, [ids[r] for r in rids]) for key, t, rids in fired]
 
 
 #: Widens the kept ranges: SQLite and Python may round ``ts - span`` differently.
@@ -370,8 +441,7 @@ def _narrow(conn: sqlite3.Connection, c: Compiled, corr_where: str) -> bool:
     (see :class:`Narrowing`); False when it has none."""
     assert c.narrowing is not None
     sub, columns = c.narrowing.counting, c.narrowing.columns
-    _corr_view(conn, corr_where, sub.prefilter)
-    windows = _run_counting(conn, sub)
+    windows = _run_counting(conn, sub, _corr_view(conn, corr_where, sub.prefilter))
     if not windows:
         return False
     keys = [f"g{i}" for i in range(len(columns))]
@@ -428,11 +498,13 @@ class Scope:
         return " AND ".join(parts) or "1"
 
 
-def _corr_view(conn: sqlite3.Connection, where: str, prefilter: str | None) -> None:
+def _corr_view(conn: sqlite3.Connection, where: str, prefilter: str | None) -> str:
+    """(Re)create the correlation view; returns its WHERE."""
     conn.execute(f"DROP VIEW IF EXISTS temp.{CORR_VIEW}")
     extra = f" AND ({prefilter})" if prefilter else ""
     conn.execute(f"CREATE TEMP VIEW {CORR_VIEW} AS SELECT * FROM main.events "
                  f"WHERE {where}{extra}")
+    return f"{where}{extra}"
 
 
 def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float
@@ -475,8 +547,8 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
         fields = rule.entity_fields
         try:
             if c.counting is not None:
-                _corr_view(conn, corr_where, c.prefilter)
-                for key, end, found in _run_counting(conn, c):
+                view_where = _corr_view(conn, corr_where, c.prefilter)
+                for key, end, found in _run_counting(conn, c, view_where):
                     if end < earliest:
                         continue
                     values = dict(zip(fields, key, strict=True))

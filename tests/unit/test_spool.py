@@ -94,3 +94,31 @@ def test_full_spool_blocks_producers_until_the_sink_catches_up(tmp_path: Path) -
     thread.join(5)
     assert released and released[0] >= acked_at
     assert spool.blocked_seconds > 0.3
+
+
+@pytest.mark.parametrize("memory_bytes", [0, 3000, 32 << 20])
+def test_frames_from_memory_equal_what_the_file_holds(tmp_path: Path, memory_bytes: int) -> None:
+    """However little the memory keeps (nothing, some frames, all), the shipper reads the
+    same frames in the same order, rewinds to them, and a restart finds the same ones."""
+    spool = Spool(tmp_path, segment_bytes=4096, memory_bytes=memory_bytes)
+    for k in range(12):
+        spool.append("src", rows(10, k * 10), [("d", float(k), "src", None, None, "r", b"x")])
+    first = spool.read(max_frames=5)
+    spool.rewind()  # the sink failed: the same frames again
+    again = spool.read(max_frames=5)
+    assert [f.rows for f in again] == [f.rows for f in first]
+    assert [f.end for f in again] == [f.end for f in first]
+    spool.ack(again[-1].end)
+    rest = spool.read(max_frames=100)
+    assert [r[0] for f in rest for r in f.rows] == [f"id{i}" for i in range(50, 120)]
+    assert all(f.dead[0][6] == b"x" for f in rest)
+    if memory_bytes >= 32 << 20:
+        assert spool.memory_hits == 17  # 5 + 5 again + 7: never read back from disk
+    elif memory_bytes == 0:
+        assert spool.memory_hits == 0
+    spool.close()
+    restarted = Spool(tmp_path, segment_bytes=4096, memory_bytes=memory_bytes)
+    assert [r[0] for f in restarted.read(max_frames=100) for r in f.rows] == \
+        [f"id{i}" for i in range(50, 120)]
+    assert restarted.memory_hits == 0  # nothing in memory after a restart: the file
+    restarted.close()

@@ -44,5 +44,10 @@ class Sink(ABC):
     def write(self, rows: Sequence[Row]) -> SinkResult:
         """Store rows (idempotent by event id); raise SinkUnavailable to retry later."""
 
+    def write_batches(self, batches: Sequence[Sequence[Row]]) -> list[SinkResult]:
+        """Several spool frames at once, a result for each (per-source counters). A sink
+        that can commit them together overrides this: one commit instead of one each."""
+        return [self.write(rows) for rows in batches]
+
     def close(self) -> None:
         return None

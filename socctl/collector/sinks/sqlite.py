@@ -13,16 +13,19 @@ from socctl.store.sqlite import Row, SqliteStore, StoreError
 class SqliteSink(Sink):
     name = "sqlite"
 
-    def __init__(self, path: Path, lock_timeout: float = 2.0) -> None:
+    def __init__(self, path: Path, lock_timeout: float = 2.0,
+                 background_checkpoint: bool = True) -> None:
         self.path = path
         self.lock_timeout = lock_timeout
+        self.background_checkpoint = background_checkpoint
         self.store: SqliteStore | None = None
 
     def build(self) -> None:
         try:
             # a short busy timeout: a store locked by someone else is an outage to retry
             # from the spool, not a reason to stall the shipper
-            self.store = SqliteStore(self.path, timeout=self.lock_timeout)
+            self.store = SqliteStore(self.path, timeout=self.lock_timeout,
+                                     background_checkpoint=self.background_checkpoint)
         except StoreError as exc:
             raise SinkUnavailable(str(exc)) from exc
 
@@ -44,6 +47,17 @@ class SqliteSink(Sink):
         except StoreError as exc:
             raise SinkUnavailable(str(exc)) from exc
         return SinkResult(stored=stored, duplicates=len(rows) - stored)
+
+    def write_batches(self, batches: Sequence[Sequence[Row]]) -> list[SinkResult]:
+        if self.store is None:
+            self.build()
+        assert self.store is not None
+        try:
+            stored = self.store.insert_batches(batches)
+        except StoreError as exc:
+            raise SinkUnavailable(str(exc)) from exc
+        return [SinkResult(stored=n, duplicates=len(rows) - n)
+                for rows, n in zip(batches, stored, strict=True)]
 
     def close(self) -> None:
         if self.store is not None:
