@@ -409,7 +409,7 @@ class Checkpointer(threading.Thread):
     def checkpoint(self, db: sqlite3.Connection) -> None:
         try:
             big = self.wal.exists() and self.wal.stat().st_size > self.truncate_bytes
-            db.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if big else 'PASSIVE'})").fetchone()
+            db.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if big else 'PASSIVE'})").fetchall()
             self.checkpoints += 1
         except (sqlite3.Error, OSError) as exc:  # busy or locked: the next round retries
             self.last_error = str(exc)

@@ -127,3 +127,33 @@ def test_narrowed_temporal_matches_the_full_plan(tmp_path: Path) -> None:
 
     assert len(full) >= 5
     assert key(narrowed) == key(full)
+
+
+def test_a_burst_exactly_one_timespan_long_fires_and_one_short_does_not(tmp_path: Path
+                                                                        ) -> None:
+    """The fast path drops a source whose events never come ``count`` within one
+    timespan before it walks the windows; that shortcut must keep the edge cases: 10
+    failures spread over exactly 5 minutes fire (both ends are in the window), 10 over
+    5 minutes and a millisecond do not, nor do 9 at once."""
+    lines = []
+    t0 = 1_795_000_000.0
+
+    def fail(ip: str, t: float, pid: int) -> tuple[str, str, float]:
+        return ("sshd", f"Nov 22 08:00:01 dc-primary-db1 sshd[{pid}]: Failed password for "
+                        f"root from {ip} port 4 ssh2", t)
+
+    lines += [fail("198.18.7.1", t0 + k * 300.0 / 9, k) for k in range(10)]
+    lines += [fail("198.18.7.2", t0 + k * 300.001 / 9, k) for k in range(10)]
+    lines += [fail("198.18.7.3", t0, k) for k in range(9)]
+    db = _store(tmp_path, lines)
+    ruleset = load_rules(REPO / "detections")
+    (c,) = [c for c in compile_rules(ruleset.rules)
+            if c.counting is not None and c.rule.title == "SSH Brute Force From One Source"]
+    conn = sqlite3.connect(db)
+    fast = run(conn, [c], Scope(), ruleset.lookups)
+    plan = run(conn, [dataclasses.replace(c, counting=None)], Scope(), ruleset.lookups)
+    conn.close()
+    assert {h.entity for h in fast} == {(("source.ip", "198.18.7.1"),)}
+    assert len(fast[0].event_ids) == 10
+    assert {(h.entity, h.last_ts, tuple(sorted(h.event_ids))) for h in fast} == \
+        {(h.entity, h.last_ts, tuple(sorted(h.event_ids))) for h in plan}
