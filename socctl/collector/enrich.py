@@ -37,6 +37,7 @@ class BotnetList:
     exact: set[str] = field(default_factory=set)
     by_prefix: dict[int, set[int]] = field(default_factory=dict)
     v6: list[IPv6Network] = field(default_factory=list)
+    _seen: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.exact) + sum(len(v) for v in self.by_prefix.values()) + len(self.v6)
@@ -63,6 +64,7 @@ class BotnetList:
         return out, problems
 
     def add(self, net: IPv4Network | IPv6Network) -> None:
+        self._seen.clear()
         if isinstance(net, IPv6Network):
             if net.prefixlen == 128:
                 self.exact.add(str(net.network_address))
@@ -75,6 +77,16 @@ class BotnetList:
             self.by_prefix.setdefault(net.prefixlen, set()).add(int(net.network_address))
 
     def match(self, ip: str) -> bool:
+        """Whether ``ip`` is listed; remembered per address (the same sources come back
+        event after event, and the prefix walk costs more than the probe)."""
+        known = self._seen.get(ip)
+        if known is None:
+            if len(self._seen) >= 1 << 16:
+                self._seen.clear()
+            known = self._seen[ip] = self._match(ip)
+        return known
+
+    def _match(self, ip: str) -> bool:
         if ip in self.exact:
             return True
         if self.by_prefix and "." in ip:

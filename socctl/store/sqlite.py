@@ -168,7 +168,7 @@ def to_row(event_id: str, ts: float, ingested: float, ev: Event) -> Row:
         _column(email, "from.address") if email else None,
         _column(email, "to.address") if email else None,
         email.get("subject") if email else None,
-        _column(ev, "file.name"),
+        _column(ev["file"], "name") if "file" in ev else None,
         _column(threat, "indicator.ip") if threat else None,
         _column(threat, "indicator.provider") if threat else None,
         soc.get("site") if soc else None, soc.get("tier") if soc else None,
