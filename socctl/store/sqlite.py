@@ -269,6 +269,8 @@ class SqliteStore:
         Within a batch, rows are written grouped by shape (see :func:`by_shape`), so
         rowids follow commit order between batches, not the order inside one.
         """
+        if not any(batches):
+            return [0] * len(batches)
         grouped = [by_shape(rows) for rows in batches]
         out: list[int] = []
         try:

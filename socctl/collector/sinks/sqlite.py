@@ -39,16 +39,10 @@ class SqliteSink(Sink):
         return Health(True, str(self.path))
 
     def write(self, rows: Sequence[Row]) -> SinkResult:
-        if self.store is None:
-            self.build()
-        assert self.store is not None
-        try:
-            stored = self.store.insert_rows(rows)
-        except StoreError as exc:
-            raise SinkUnavailable(str(exc)) from exc
-        return SinkResult(stored=stored, duplicates=len(rows) - stored)
+        return self.write_batches([rows])[0]
 
     def write_batches(self, batches: Sequence[Sequence[Row]]) -> list[SinkResult]:
+        """All batches in one transaction (one commit), counted per batch."""
         if self.store is None:
             self.build()
         assert self.store is not None
