@@ -212,7 +212,9 @@ def replay_files(settings: Settings, source: str, files: Iterable[Path],
             raise SocctlError("no such file", location=None, hint=str(path))
     processor = Processor(collector, build_enricher(settings, collection))
     sink = build_sink(settings, collection, sink_name)
-    dead = SqliteSink(store_path(settings, collection))
+    dead_path = store_path(settings, collection)
+    dead = SqliteSink(dead_path, background_checkpoint=not (
+        isinstance(sink, SqliteSink) and sink.path == dead_path))  # one checkpointer a file
     sink.build()
     dead.build()
     try:
