@@ -97,7 +97,7 @@ def parse_event(dataset: str, line: str, received: float,
     needed by the caller, which stores the epoch)."""
     check_line(line)
     raw = line.rstrip("\r\n")
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise ParseError("empty line")
     header = parse_header(raw, received)
     body = header.msg if header is not None else raw

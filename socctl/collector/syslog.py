@@ -66,6 +66,20 @@ def iso_to_epoch(text: str) -> float | None:
     return value
 
 
+_year_of_hour: dict[int, int] = {}
+
+
+def _year(received: float) -> int:
+    """The UTC year at ``received`` (per hour: a batch shares its reception time)."""
+    hour = int(received) // 3600
+    year = _year_of_hour.get(hour)
+    if year is None:
+        if len(_year_of_hour) > 64:
+            _year_of_hour.clear()
+        year = _year_of_hour[hour] = time.gmtime(hour * 3600).tm_year
+    return year
+
+
 def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float) -> float | None:
     """RFC 3164 time (no year, no zone: UTC assumed) -> epoch, year inferred from ``received``.
 
@@ -75,7 +89,7 @@ def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float)
     month = MONTHS.get(mon)
     if month is None:
         return None
-    year = time.gmtime(received).tm_year
+    year = _year(received)
     key = (f"{mon}{day} {hh}{mm}{ss}", year)
     cached = _bsd_cache.get(key)
     if cached is not None:
