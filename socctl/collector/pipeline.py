@@ -198,6 +198,15 @@ def build_sink(settings: Settings, collection: Collection, name: str | None = No
     return sink
 
 
+def build_dead_letter_sink(settings: Settings, collection: Collection, sink: Sink
+                           ) -> SqliteSink:
+    """Dead letters always go to the embedded store; when the events do too (same
+    file), the events' sink already runs the file's checkpointer: one is enough."""
+    path = store_path(settings, collection)
+    shared = isinstance(sink, SqliteSink) and sink.path == path
+    return SqliteSink(path, background_checkpoint=not shared)
+
+
 def replay_files(settings: Settings, source: str, files: Iterable[Path],
                  sink_name: str | None = None) -> ReplayResult:
     """``socctl collect replay``: files through collector ``source`` into the sink."""
@@ -212,9 +221,7 @@ def replay_files(settings: Settings, source: str, files: Iterable[Path],
             raise SocctlError("no such file", location=None, hint=str(path))
     processor = Processor(collector, build_enricher(settings, collection))
     sink = build_sink(settings, collection, sink_name)
-    dead_path = store_path(settings, collection)
-    dead = SqliteSink(dead_path, background_checkpoint=not (
-        isinstance(sink, SqliteSink) and sink.path == dead_path))  # one checkpointer a file
+    dead = build_dead_letter_sink(settings, collection, sink)
     sink.build()
     dead.build()
     try:

@@ -24,6 +24,7 @@ from typing import Any
 from socctl.collector.definition import Collection
 from socctl.collector.pipeline import (
     Processor,
+    build_dead_letter_sink,
     build_enricher,
     build_sink,
     state_path,
@@ -89,11 +90,7 @@ class Runtime:
         self.spool = Spool(state_path(settings, conf.spool.path), conf.spool.max_bytes,
                            conf.spool.segment_bytes)
         self.sink = sink or build_sink(settings, collection)
-        dead_path = store_path(settings, collection)
-        # the dead letters share the events' file when the sink is the embedded store:
-        # one checkpointer (the sink's) is enough then
-        self.dead = SqliteSink(dead_path, background_checkpoint=not (
-            isinstance(self.sink, SqliteSink) and self.sink.path == dead_path))
+        self.dead = build_dead_letter_sink(settings, collection, self.sink)
         self.sink_state = SinkState(self.sink.name)
         self.stop_event = threading.Event()
         self.stats: dict[str, SourceStats] = {}

@@ -65,12 +65,12 @@ def event_row(dataset: str, line: str, ts: float, fields: dict[str, Any],
     at time ``ts``. Declared ``fields`` must match what the parser extracted."""
     from socctl.collector.ecs import event_id
     from socctl.collector.parse import parse_event
-    from socctl.store.sqlite import COLUMN_NAMES, to_row
+    from socctl.store.sqlite import ROW_NAMES, to_row
 
     _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
     (enrich or _enricher()).apply(ev)
     row = to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev)
-    values = dict(zip(("id", "ts", "ingested", "dataset", *COLUMN_NAMES), row, strict=False))
+    values = dict(zip(ROW_NAMES, row, strict=True))
     problems = []
     for name, want in fields.items():
         got = values.get(FIELD_COLUMNS[name])
