@@ -24,6 +24,24 @@ def test_ssh_reaches_every_host_as_itself(lab: LabPlan, lab_settings: Settings) 
         assert result.stdout.strip() == host.name
 
 
+def test_ssh_sessions_run_the_hosts_own_root_dotfiles(lab: LabPlan, lab_settings: Settings
+                                                       ) -> None:
+    """A lab host is a fresh machine: its root's start-up files are its own, not the
+    operator's (whose ~/.bashrc bash runs for every ssh command, Ansible's included)."""
+    from socctl.lab.hostconf import ROOT_DOTFILES
+
+    machine = Path("/root/.bashrc").read_bytes() if Path("/root/.bashrc").exists() else None
+    expected = "".join(f["content"] for f in ROOT_DOTFILES)
+    for host in lab.hosts.values():
+        argv = [*runtime.ssh_argv(lab_settings, str(host.management.ip)),
+                "cat ~/.bashrc ~/.profile"]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, f"{host.name}: {result.stderr}"
+        assert result.stdout == expected, host.name
+    after = Path("/root/.bashrc").read_bytes() if Path("/root/.bashrc").exists() else None
+    assert after == machine, "the lab wrote through to the machine's own /root"
+
+
 def test_root_password_login_is_refused(lab: LabPlan) -> None:
     host = next(iter(lab.hosts.values()))
     result = subprocess.run(
