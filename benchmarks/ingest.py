@@ -2,8 +2,11 @@
 store (through the durable spool), next to rsyslog receiving the same stream into a file.
 
 A second socctl run sends at half the measured peak rate, so its latency is the pipeline's
-(not a queue of a burst). Both receivers are pinned to the same single CPU (taskset); the
-sender runs on another.
+(not a queue of a burst). Two in-process figures, pinned to the same CPU, show where the
+collector's time goes: the processing stage alone (parse -> ECS -> enrichment -> id ->
+row, nothing written) and the store alone (those rows inserted as the shipper does:
+frames of 500, 8 per commit, background checkpoints, CPU of every thread counted).
+Both receivers are pinned to the same single CPU (taskset); the sender runs on another.
 Throughput = events / (first byte sent -> last event committed). Latency of event k =
 first time the store (rsyslog: the file) holds k events minus the time k was sent,
 sampled every 2 ms; p50/p99 over all events. Target (issue 6): >= 60,000 events/s on
@@ -14,6 +17,7 @@ Run: .venv/bin/python benchmarks/ingest.py [events] [cpu]
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -124,8 +128,9 @@ def figures(name: str, total: int, start: float, sent_at: list[float],
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "stored": seen[-1][1] if seen else 0}
 
 
-def run_socctl(lines: list[bytes], cpu: str, work: Path, rate: float = 0) -> dict[str, float]:
-    port = free_port()
+def project(work: Path, port: int) -> dict[str, str]:
+    """A collector project like production's (national inventory, botnet list, one TCP
+    syslog source); returns the environment that points socctl at it."""
     folder = work / "project" / "collectors"
     (folder / "sources").mkdir(parents=True)
     shutil.copy(REPO / "collectors" / "botnet_ips.txt", folder)
@@ -134,8 +139,53 @@ def run_socctl(lines: list[bytes], cpu: str, work: Path, rate: float = 0) -> dic
     (folder / "sources" / "tcp.yaml").write_text(yaml.safe_dump({
         "name": "tcp", "source": {"type": "syslog_tcp", "listen": f"127.0.0.1:{port}"},
         "parser": {"dataset": "syslog"}}))
-    env = {**os.environ, "SOCCTL_PROJECT_ROOT": str(work / "project"),
-           "SOCCTL_INVENTORY": str(REPO / "inventory"), "SOCCTL_STATE_DIR": str(work / "state")}
+    return {**os.environ, "SOCCTL_PROJECT_ROOT": str(work / "project"),
+            "SOCCTL_INVENTORY": str(REPO / "inventory"), "SOCCTL_STATE_DIR": str(work / "state")}
+
+
+def stages(total: int) -> dict[str, float]:
+    """Run inside the pinned child: events/s of the processing stage and of the store."""
+    import gc
+
+    from socctl.collector.definition import load_collection
+    from socctl.collector.ecs import OccurrenceIds
+    from socctl.collector.pipeline import Processor, build_enricher, collectors_folder
+    from socctl.config import load_settings
+    from socctl.store.sqlite import SqliteStore
+
+    settings = load_settings()
+    collection = load_collection(collectors_folder(settings))
+    processor = Processor(collection.get("tcp"), build_enricher(settings, collection))
+    ids = OccurrenceIds("tcp|127.0.0.1")
+    decoded = [m.rstrip(b"\n").decode() for m in messages(total)]
+    gc.collect()
+    gc.freeze()  # as `collect run` does
+    now = time.time()
+    started = time.process_time()
+    rows = [processor.row(line, now, ids.next("syslog", line), "127.0.0.1")
+            for line in decoded]
+    processing = time.process_time() - started
+    frames = [rows[k:k + 500] for k in range(0, len(rows), 500)]
+    store = SqliteStore(settings.state_dir / "stages.db", background_checkpoint=True)
+    started = time.process_time()
+    for k in range(0, len(frames), 8):
+        store.insert_batches(frames[k:k + 8])
+    store.close()
+    storing = time.process_time() - started
+    return {"processing": total / processing, "store": total / storing}
+
+
+def run_stages(total: int, cpu: str, work: Path) -> dict[str, float]:
+    env = project(work, free_port())
+    out = subprocess.run(["taskset", "-c", cpu, sys.executable, __file__, "--stages",
+                          str(total)], env=env, capture_output=True, text=True, check=True)
+    figures: dict[str, float] = json.loads(out.stdout)
+    return figures
+
+
+def run_socctl(lines: list[bytes], cpu: str, work: Path, rate: float = 0) -> dict[str, float]:
+    port = free_port()
+    env = project(work, port)
     proc = subprocess.Popen(["taskset", "-c", cpu, sys.executable, "-m", "socctl", "collect",
                              "run", "--no-status"], env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -218,6 +268,7 @@ def main(total: int, cpu: str) -> None:
         rs = run_rsyslog(lines, cpu, Path(tmp))
         if rs:
             results.append(("rsyslog imtcp -> file (the ceiling)", rs))
+        parts = run_stages(total, cpu, Path(tmp) / "stages")
         paced = 0.5 * results[0][1]["rate"]
         if math.isfinite(paced):
             part = lines[:max(1000, int(paced * 5))]  # about 5 s at half the peak rate
@@ -227,9 +278,17 @@ def main(total: int, cpu: str) -> None:
     for name, r in results:
         print(f"{name:52} {r['rate']:>10,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
               f"{r['stored']:>8.0f}")
+    print(f"{'socctl stages alone, same CPU:':52} {'events/s':>10}")
+    print(f"{'  parse -> ECS -> enrichment -> row':52} {parts['processing']:>10,.0f}")
+    print(f"{'  SQLite insert of those rows (indexes, commits)':52} {parts['store']:>10,.0f}")
+    bound = 1 / (1 / parts["processing"] + 1 / parts["store"])
+    print(f"{'  both in series, nothing else (framing, spool)':52} {bound:>10,.0f}")
     print("target: >= 60,000 events/s on one core into the embedded store")
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--stages"]:
+        print(json.dumps(stages(int(sys.argv[2]))))
+        sys.exit(0)
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000,
          sys.argv[2] if len(sys.argv) > 2 else "1")
