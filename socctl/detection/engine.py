@@ -441,7 +441,7 @@ def _narrow(conn: sqlite3.Connection, c: Compiled, corr_where: str) -> bool:
     (see :class:`Narrowing`); False when it has none."""
     assert c.narrowing is not None
     sub, columns = c.narrowing.counting, c.narrowing.columns
-    windows = _run_counting(conn, sub, _corr_view(conn, corr_where, sub.prefilter))
+    windows = _run_counting(conn, sub, _corr_where(corr_where, sub.prefilter))
     if not windows:
         return False
     keys = [f"g{i}" for i in range(len(columns))]
@@ -498,13 +498,17 @@ class Scope:
         return " AND ".join(parts) or "1"
 
 
-def _corr_view(conn: sqlite3.Connection, where: str, prefilter: str | None) -> str:
-    """(Re)create the correlation view; returns its WHERE."""
+def _corr_where(where: str, prefilter: str | None) -> str:
+    """The correlation rows: the correlation range and the rule's prefilter. Counting
+    rules read them from the table with this (a view has no rowid); plans, by the view."""
+    return f"{where} AND ({prefilter})" if prefilter else where
+
+
+def _corr_view(conn: sqlite3.Connection, where: str, prefilter: str | None) -> None:
+    """(Re)create the correlation view that the backend's plans read."""
     conn.execute(f"DROP VIEW IF EXISTS temp.{CORR_VIEW}")
-    extra = f" AND ({prefilter})" if prefilter else ""
     conn.execute(f"CREATE TEMP VIEW {CORR_VIEW} AS SELECT * FROM main.events "
-                 f"WHERE {where}{extra}")
-    return f"{where}{extra}"
+                 f"WHERE {_corr_where(where, prefilter)}")
 
 
 def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float
@@ -547,8 +551,8 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
         fields = rule.entity_fields
         try:
             if c.counting is not None:
-                view_where = _corr_view(conn, corr_where, c.prefilter)
-                for key, end, found in _run_counting(conn, c, view_where):
+                rows_where = _corr_where(corr_where, c.prefilter)
+                for key, end, found in _run_counting(conn, c, rows_where):
                     if end < earliest:
                         continue
                     values = dict(zip(fields, key, strict=True))
