@@ -30,7 +30,11 @@ def test_ssh_sessions_run_the_hosts_own_root_dotfiles(lab: LabPlan, lab_settings
     operator's (whose ~/.bashrc bash runs for every ssh command, Ansible's included)."""
     from socctl.lab.hostconf import ROOT_DOTFILES
 
-    machine = Path("/root/.bashrc").read_bytes() if Path("/root/.bashrc").exists() else None
+    def machine_bashrc() -> bytes | None:
+        mine = Path("/root/.bashrc")
+        return mine.read_bytes() if mine.exists() else None
+
+    before = machine_bashrc()
     expected = "".join(f["content"] for f in ROOT_DOTFILES)
     for host in lab.hosts.values():
         argv = [*runtime.ssh_argv(lab_settings, str(host.management.ip)),
@@ -38,8 +42,7 @@ def test_ssh_sessions_run_the_hosts_own_root_dotfiles(lab: LabPlan, lab_settings
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, f"{host.name}: {result.stderr}"
         assert result.stdout == expected, host.name
-    after = Path("/root/.bashrc").read_bytes() if Path("/root/.bashrc").exists() else None
-    assert after == machine, "the lab wrote through to the machine's own /root"
+    assert machine_bashrc() == before, "the lab wrote through to the machine's own /root"
 
 
 def test_root_password_login_is_refused(lab: LabPlan) -> None:
