@@ -3,7 +3,8 @@
 Events are plain nested dicts (what Elasticsearch stores and what ``doc`` holds as JSON),
 built by the parsers with :func:`put`. Ids are deterministic so that re-sending an event
 (spool replay after a crash, a file read again from its checkpoint, a replayed file) never
-stores it twice.
+stores it twice. They lead with the event's own time (:func:`time_ordered`), so the
+store's primary key grows at its end instead of everywhere at once.
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ def event_id(*parts: str | int) -> str:
         h.update(str(part).encode("utf-8", "surrogateescape"))
         h.update(b"\x1f")
     return h.hexdigest()
+
+
+def time_ordered(line_ts: float | None, eid: str) -> str:
+    """The stored id: the event's time in whole seconds (8 hex digits) in front of the
+    last 96 bits of its content id.
+
+    The id is the store's primary key. Keyed by a hash alone, every insert lands on a
+    random page of that B-tree, so once the key index outgrows the page cache each event
+    costs a page read and rewrites a page in the WAL: measured on 2,000,000 events, the
+    store went from 30 to 50 us per event past 1.2M rows, and it only gets worse with the
+    agency's retention. Time first, inserts touch the last pages only; so does retention's
+    delete of the oldest. The time must be the one written in the line (``None`` when it
+    has none; such events share prefix 0): the reception time would change when the line
+    is sent again, and the id must not. 96 bits of hash within one second still make a
+    collision improbable (birthday bound ~2^48 events per second).
+    """
+    sec = int(line_ts) if line_ts is not None and 0 <= line_ts < 1 << 32 else 0
+    return f"{sec:08x}{eid[8:]}"
 
 
 class OccurrenceIds:

@@ -92,9 +92,10 @@ def check_line(line: str) -> None:
 
 def parse_event(dataset: str, line: str, received: float,
                 options: Mapping[str, Any] | None = None,
-                routes: Mapping[str, str] | None = None) -> tuple[float, Event]:
-    """``(timestamp, event)``: the hot-path form of :func:`parse_line` (no ISO formatting
-    needed by the caller, which stores the epoch)."""
+                routes: Mapping[str, str] | None = None) -> tuple[float | None, Event]:
+    """``(time written in the line, event)``: the hot-path form of :func:`parse_line` (no
+    ISO formatting needed by the caller, which stores the epoch). The time is ``None``
+    when the line has none; ``@timestamp`` is then ``received``."""
     check_line(line)
     raw = line.rstrip("\r\n")
     if not raw or raw.isspace():
@@ -146,9 +147,9 @@ def parse_event(dataset: str, line: str, received: float,
         ev["message"] = body
         ev["error"] = {"message": exc.reason}
         ts = None
-    if ts is None:
-        ts = header.ts if header is not None and header.ts is not None else received
-    ev["@timestamp"] = format_ts(ts)
+    if ts is None and header is not None:
+        ts = header.ts
+    ev["@timestamp"] = format_ts(received if ts is None else ts)
     return ts, ev
 
 

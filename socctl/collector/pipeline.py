@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from socctl.collector.definition import Collection, Collector
-from socctl.collector.ecs import Event, ParseError, event_id
+from socctl.collector.ecs import Event, ParseError, event_id, time_ordered
 from socctl.collector.enrich import BotnetList, Enricher
 from socctl.collector.parse import DEFAULT_ROUTES, parse_event
 from socctl.collector.sinks import SINKS, Sink
@@ -45,11 +45,14 @@ class Processor:
 
     def event(self, line: str, received: float, eid: str, peer: str | None = None
               ) -> tuple[float, Event]:
-        """Raises ParseError with the dead-letter reason."""
+        """Raises ParseError with the dead-letter reason. The event's id is ``eid`` led by
+        the time written in the line (:func:`~socctl.collector.ecs.time_ordered`)."""
         if len(line) > self.max_line:
             raise ParseError(f"line too long ({len(line)} characters, limit {self.max_line})")
         ts, ev = parse_event(self.dataset, line, received, self.options, self.routes)
-        ev["event"]["id"] = eid
+        ev["event"]["id"] = time_ordered(ts, eid)
+        if ts is None:
+            ts = received
         for parts, value in self.static:
             node = ev
             for part in parts[:-1]:
@@ -66,7 +69,7 @@ class Processor:
 
     def row(self, line: str, received: float, eid: str, peer: str | None = None) -> Row:
         ts, ev = self.event(line, received, eid, peer)
-        return to_row(eid, ts, received, ev)
+        return to_row(ev["event"]["id"], ts, received, ev)
 
     def dead_letter(self, eid: str, received: float, origin: str | None, reason: str,
                     raw: bytes) -> DeadLetterItem:

@@ -291,7 +291,7 @@ class SqliteStore:
         without ``event.id`` gets a deterministic one from its dataset, time and raw line
         (and it is written back into the event).
         """
-        from socctl.collector.ecs import event_id
+        from socctl.collector.ecs import event_id, time_ordered
 
         now = time.time()
         rows = []
@@ -300,8 +300,9 @@ class SqliteStore:
             epoch = iso_epoch(ts) if isinstance(ts, str) else float(ts or now)
             e = ev["event"]
             if not e.get("id"):
-                e["id"] = event_id("event", e.get("dataset", ""), repr(epoch),
-                                   ev.get("log", {}).get("original", ""))
+                e["id"] = time_ordered(epoch if ts else None, event_id(
+                    "event", e.get("dataset", ""), repr(epoch),
+                    ev.get("log", {}).get("original", "")))
             rows.append(to_row(e["id"], epoch, now, ev))
         return self.insert_rows(rows)
 

@@ -6,8 +6,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+from socctl.collector.definition import load_collection
 from socctl.collector.enrich import BotnetList, Enricher
 from socctl.collector.parse import parse_line
+from socctl.collector.pipeline import Processor
 from socctl.inventory import load_inventory
 from tests.conftest import REPO
 from tests.unit.test_cli import socctl
@@ -33,6 +35,26 @@ def test_replay_counts_reconcile_and_replay_again_stores_nothing(tmp_path: Path)
     site = db.execute("SELECT socctl_site, socctl_tier FROM events WHERE host_name = "
                       "'dc-primary-log1' LIMIT 1").fetchone()
     assert site == ("dc-primary", "dc")  # enriched from the (national) inventory
+
+
+def test_ids_lead_with_the_lines_own_time_and_not_with_its_arrival() -> None:
+    """Time first keeps the store's primary key growing at its end (ecs.time_ordered); a
+    line sent again later must still map onto the same id, with or without a time."""
+    proc = Processor(load_collection(REPO / "collectors").get("syslog-tcp"))
+    timed = ("<38>Nov 22 07:43:17 p01-rtr1 sshd[812]: Failed password for root from "
+             "203.0.113.5 port 1024 ssh2")
+    content = "0123456789abcdef" * 2
+    first, again = (proc.row(timed, received, content) for received in (1795340000.5,
+                                                                       1795343600.25))
+    assert first[0] == again[0] == f"{int(first[1]):08x}" + content[8:]
+    assert json.loads(first[-1])["event"]["id"] == first[0]
+    assert proc.row(timed.replace("07:43:17", "07:43:18"), 1795340000.5, content)[0] > \
+        first[0]
+    untimed = "<189>123: %SYS-5-CONFIG_I: Configured from console by netops"
+    first, again = (proc.row(untimed, received, content) for received in (1795340000.5,
+                                                                         1795343600.25))
+    assert first[0] == again[0] == "00000000" + content[8:]
+    assert first[1] != again[1]  # its @timestamp is the arrival
 
 
 def test_replay_hostile_file_dead_letters_with_raw_bytes(tmp_path: Path) -> None:

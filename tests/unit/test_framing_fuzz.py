@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from socctl.collector.ecs import ParseError
 from socctl.collector.framing import Framer
-from socctl.collector.parse import DATASETS, parse_event
+from socctl.collector.parse import DATASETS, format_ts, parse_event
 from socctl.collector.syslog import parse_header
 
 
@@ -101,6 +101,7 @@ def test_every_parser_returns_an_event_or_a_reason(dataset: str, line: str) -> N
     except ParseError as exc:
         assert exc.reason
         return
-    assert isinstance(ts, float)
+    assert ts is None or isinstance(ts, float)  # None: no time in the line
+    assert ev["@timestamp"] == format_ts(1795340000.0 if ts is None else ts)
     assert ev["log"]["original"] == line.rstrip("\r\n")
     assert ev["event"]["dataset"] in DATASETS
