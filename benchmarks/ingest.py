@@ -42,22 +42,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def messages(n: int) -> list[bytes]:
-    """A realistic mix: sshd failures (routed, enriched, botnet-checked), FRR, Postfix."""
+def messages(n: int, rate: float = 0) -> list[bytes]:
+    """A realistic mix: sshd failures (routed, enriched, botnet-checked), FRR, Postfix.
+    All stamped 07:43:17, or from then on at ``rate`` events per second."""
     out = []
+    stamp = "Nov 22 07:43:17"
     for i in range(n):
+        if rate:
+            sec = 27797 + int(i / rate)  # 07:43:17
+            stamp = f"Nov 22 {sec // 3600 % 24:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
         k = i % 4
         if k == 0:
-            msg = (f"<38>Nov 22 07:43:17 p01-rtr1 sshd[812]: Failed password for invalid user "
+            msg = (f"<38>{stamp} p01-rtr1 sshd[812]: Failed password for invalid user "
                    f"u{i} from 203.0.113.{i % 250} port {1024 + i % 60000} ssh2")
         elif k == 1:
-            msg = (f"<38>Nov 22 07:43:17 dc-primary-log1 sshd[813]: Accepted publickey for "
+            msg = (f"<38>{stamp} dc-primary-log1 sshd[813]: Accepted publickey for "
                    f"root from 198.18.0.1 port {1024 + i % 60000} ssh2: ED25519 SHA256:x{i}")
         elif k == 2:
-            msg = (f"<30>Nov 22 07:43:17 p79-rtr1 ospfd[99]: [AZ6WF-7E8WC] AdjChg: Nbr "
+            msg = (f"<30>{stamp} p79-rtr1 ospfd[99]: [AZ6WF-7E8WC] AdjChg: Nbr "
                    f"198.19.255.{i % 200}(x) on wan1: Full -> Deleted (InactivityTimer) #{i}")
         else:
-            msg = (f"<22>Nov 22 07:43:17 mail1 postfix/smtpd[7]: NOQUEUE: reject: RCPT from "
+            msg = (f"<22>{stamp} mail1 postfix/smtpd[7]: NOQUEUE: reject: RCPT from "
                    f"unknown[198.51.100.{i % 250}]: 554 5.7.1 blocked; from=<a{i}@x.example> "
                    f"to=<b@vss.gov.vn> proto=ESMTP helo=<x>")
         out.append(msg.encode() + b"\n")
