@@ -36,6 +36,7 @@ from socctl.collector.sources import BUILDERS, Intake, Source, SourceStats
 from socctl.collector.spool import Spool
 from socctl.config import Settings
 from socctl.errors import ConfigError, SocctlError
+from socctl.store.sqlite import StoreError
 
 STATS_FILE = "stats.json"
 
@@ -103,6 +104,7 @@ class Runtime:
         self._stats_thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._next_prune = 0.0
+        self._prune_cutoff: float | None = None  # retention under way, down to this time
         self._start_error: BaseException | None = None
         enricher = build_enricher(settings, collection)
         for c in self.collectors:
@@ -175,17 +177,27 @@ class Runtime:
             loop.close()
 
     def _prune(self) -> None:
-        """Retention on the embedded store: at start, then hourly (by @timestamp)."""
-        now = time.monotonic()
-        if now < self._next_prune or not isinstance(self.sink, SqliteSink):
+        """Retention on the embedded store (by @timestamp): due at start, then hourly,
+        and applied one chunk per shipping round until nothing expired is left, so
+        shipping goes on while a large backlog of expired events is deleted."""
+        if not isinstance(self.sink, SqliteSink) or self.sink.store is None:
             return
-        self._next_prune = now + 3600
-        if self.sink.store is not None:
-            try:
-                self.sink_state.pruned += self.sink.store.prune(
-                    self.collection.settings.store.retention_days)
-            except Exception as exc:  # sqlite3.Error (locked): try again in an hour
-                self.errors.append(f"retention: {exc}")
+        if self._prune_cutoff is None:
+            now = time.monotonic()
+            if now < self._next_prune:
+                return
+            self._next_prune = now + 3600
+            self._prune_cutoff = (time.time()
+                                  - self.collection.settings.store.retention_days * 86400)
+        try:
+            events, done = self.sink.store.prune_step(self._prune_cutoff)
+        except StoreError as exc:  # locked by another writer: try again in an hour
+            self.errors.append(f"retention: {exc}")
+            self._prune_cutoff = None
+            return
+        self.sink_state.pruned += events
+        if done:
+            self._prune_cutoff = None
 
     def _ship_main(self) -> None:
         backoff = 0.2
@@ -205,7 +217,9 @@ class Runtime:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
-            frames = self.spool.read(max_frames=8, wait=0.2)
+            # while retention is under way, an idle spool is no reason to wait for it
+            frames = self.spool.read(max_frames=8,
+                                     wait=0.2 if self._prune_cutoff is None else 0)
             if not frames:
                 if stopping:
                     return

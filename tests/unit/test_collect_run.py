@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from socctl.store.sqlite import SqliteStore
 from tests.collect_harness import Harness, free_port
 
 
@@ -252,3 +253,36 @@ def test_udp_overflow_is_counted_so_sent_reconciles(tmp_path: Path) -> None:
         assert h.count() == s["parsed"] == s["received"]
     finally:
         h.close()
+
+
+def test_retention_of_a_large_expired_backlog_goes_on_while_events_are_shipped(
+        harness: Harness) -> None:
+    """Retention used to be one DELETE holding the store's only writer: with an hour's
+    worth of expired events the collector stopped shipping for minutes. Now it deletes a
+    chunk per shipping round: new events are stored while the backlog is still going."""
+    expired = 300_000
+    now = time.time()
+    cutoff = now - 90 * 86400  # the default retention
+    store = SqliteStore(harness.state / "events.db")
+    with store.transaction():  # events as large as real ones (~1 KB doc), 200 days old
+        store.db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO events (id, ts, ingested, dataset, source_ip, user_name, host_name,"
+            " event_action, message, doc) SELECT printf('%032x', i), ? + i / 1000.0, ?, "
+            "'sshd', '203.0.113.' || (i % 250), 'u' || i, 'p01-rtr1', 'ssh_login', "
+            "'expired ' || i, printf('{\"message\":\"%.900c\"}', 'x') FROM n",
+            (expired, now - 200 * 86400, now - 200 * 86400))
+    store.close()
+    harness.start()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # not expired, whenever run
+    send_tcp(harness.ports["tcp"], b"".join(  # type: ignore[attr-defined]
+        f"<38>1 {stamp} p01-rtr1 sshd 42 - - Failed password for root from 203.0.113.5 "
+        f"port {i} ssh2\n".encode() for i in range(100)))
+    assert harness.wait_count(100, f"ts >= {cutoff}") == 100
+    assert 0 < harness.count(f"ts < {cutoff}") < expired  # stored mid-retention
+    deadline = time.monotonic() + 120
+    while harness.count(f"ts < {cutoff}") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    harness.stop()
+    stats = harness.stats()
+    assert stats["sink"]["pruned"] == expired and stats["store"]["events"] == 100

@@ -10,7 +10,7 @@ import pytest
 
 from socctl.collector.parse import parse_line
 from socctl.store.query import QueryError, compile_es, compile_sqlite
-from socctl.store.sqlite import COLUMN_NAMES, SqliteStore, StoreError
+from socctl.store.sqlite import COLUMN_NAMES, SqliteStore, StoreError, to_row
 from tests.unit.test_collector_parse import VALID
 
 CONTRACT_COLUMNS = [
@@ -121,6 +121,25 @@ def test_retention_prunes_by_event_time(store: SqliteStore) -> None:
     removed = store.prune(90, now=now)
     assert 0 < removed < total and store.count() == total - removed
     assert store.count("ts < ?", (now - 90 * 86400,)) == 0
+
+
+def test_retention_goes_a_bounded_chunk_at_a_time_oldest_first(tmp_path: Path) -> None:
+    """One DELETE of every expired event held the only writer (the collector) for as long
+    as it took; a step removes at most ``limit`` of the oldest and says when it is done."""
+    db = SqliteStore(tmp_path / "e.db")
+    ev = events("syslog", "auth.log")[0]
+    db.insert_rows([to_row(f"e{i:02}", 1000.0 + i, 2000.0, ev) for i in range(20)])
+    db.dead_letter([(f"d{i}", 1000.0 + i, "auth", "syslog", None, "bad", b"x")
+                    for i in range(4)])
+    assert db.prune_step(1010.0, limit=4) == (4, False)
+    left = [t for (t,) in db.db.execute("SELECT ts FROM events ORDER BY ts")]
+    assert left == [1004.0 + i for i in range(16)]  # the four oldest went
+    assert db.db.execute("SELECT count(*) FROM dead_letter").fetchone()[0] == 0
+    assert db.prune_step(1010.0, limit=4) == (4, False)
+    assert db.prune_step(1010.0, limit=4) == (2, True)
+    assert db.count() == 10 and db.count("ts < 1010") == 0
+    assert db.prune(90, now=1015.0 + 90 * 86400) == 5  # prune() steps until done
+    assert db.count() == 5
 
 
 def test_dead_letter_keeps_raw_bytes(tmp_path: Path) -> None:
