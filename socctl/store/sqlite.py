@@ -343,13 +343,20 @@ class SqliteStore:
         ~20 us per event, so an hour's worth of expired events at a few thousand per
         second stalled the collector's shipping for minutes, the spool filled and UDP
         senders were dropped. A chunk of 5,000 costs about what a shipping round does.
+
+        The newest row (highest rowid) is kept even when expired, until a newer one is
+        stored: SQLite gives a new row the highest rowid + 1, so deleting the newest
+        (an old event replayed or sent late, expired at once) would hand its rowid out
+        again, and scheduled detections, which resume after the last rowid they read,
+        would skip the event that got it.
         """
         limit = PRUNE_CHUNK if limit is None else limit
         try:
             with self.transaction():
                 events = self.db.execute(
                     "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
-                    "WHERE ts < ? ORDER BY ts LIMIT ?)", (cutoff, limit)).rowcount
+                    "WHERE ts < ? AND rowid < (SELECT max(rowid) FROM events) "
+                    "ORDER BY ts LIMIT ?)", (cutoff, limit)).rowcount
                 letters = self.db.execute(
                     "DELETE FROM dead_letter WHERE seq IN (SELECT seq FROM dead_letter "
                     "WHERE received < ? ORDER BY seq LIMIT ?)", (cutoff, limit)).rowcount

@@ -142,6 +142,23 @@ def test_retention_goes_a_bounded_chunk_at_a_time_oldest_first(tmp_path: Path) -
     assert db.count() == 5
 
 
+def test_retention_never_hands_a_rowid_out_again(tmp_path: Path) -> None:
+    """Scheduled detections resume after the last rowid they read: if retention deleted
+    the newest row (an old event replayed, expired at once), the next event stored would
+    get the same rowid and no detection run would ever look at it."""
+    db = SqliteStore(tmp_path / "e.db")
+    ev = events("syslog", "auth.log")[0]
+    db.insert_rows([to_row("recent", 5000.0, 5000.0, ev), to_row("replayed", 10.0, 5000.0, ev)])
+    read_upto = db.db.execute("SELECT max(rowid) FROM events").fetchone()[0]  # a detect run
+    assert db.prune(1, now=5000.0 + 86400) == 0  # the expired row is the newest: kept
+    db.insert_rows([to_row("next", 5001.0, 5001.0, ev)])
+    rowid = db.db.execute("SELECT rowid FROM events WHERE id = 'next'").fetchone()[0]
+    assert rowid > read_upto  # the next detection run sees it
+    assert db.prune(1, now=5000.0 + 86400) == 1  # and now the expired one goes
+    assert [i for (i,) in db.db.execute("SELECT id FROM events ORDER BY rowid")] == [
+        "recent", "next"]
+
+
 def test_dead_letter_keeps_raw_bytes(tmp_path: Path) -> None:
     db = SqliteStore(tmp_path / "e.db")
     raw = b"bad \xff\xfe utf8 \x00 nul"
