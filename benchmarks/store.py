@@ -10,8 +10,10 @@ Events: the ingest benchmark's mix, stamped as if arriving at 60,000 events/s (t
 ingest target), turned into rows by the collector's own processor (national inventory,
 botnet list), then inserted as the collector's sink does: frames of 500, 8 per commit,
 background checkpoints. CPU time of the whole process (every thread) per segment; each
-layout runs in its own process, pinned to the same CPU. Needs ~4 GB of RAM and ~4 GB of
-disk per layout at the default size.
+layout runs in its own process, pinned to the same CPU. Then retention deletes the older
+half as the collector does (chunks of 5,000): at steady state a full store deletes an
+event for every one it stores, so "insert + its deletion" is what it sustains. Needs
+~4 GB of RAM and ~4 GB of disk per layout at the default size.
 
 Run: .venv/bin/python benchmarks/store.py [events] [cpu]
 """
@@ -71,7 +73,19 @@ def child(layout: str, total: int) -> dict[str, object]:
     store.close()
     whole = time.process_time() - started
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
-    return {"segments": segments, "us_per_row": whole / total * 1e6, "size": size}
+    # retention, as the collector applies it: the older half expires, chunk by chunk
+    cutoff = rows[total // 2][1]
+    del frames, rows
+    store = SqliteStore(path, background_checkpoint=True)
+    started = time.process_time()
+    deleted, done = 0, False
+    while not done:
+        n, done = store.prune_step(cutoff)
+        deleted += n
+    store.close()
+    prune = (time.process_time() - started) / max(deleted, 1) * 1e6
+    return {"segments": segments, "us_per_row": whole / total * 1e6, "size": size,
+            "prune_us": prune, "pruned": deleted}
 
 
 def main(total: int, cpu: str) -> None:
@@ -94,6 +108,11 @@ def main(total: int, cpu: str) -> None:
     print(f"{'all (with close)':>22}  {whole}")
     print(f"{'file size':>22}  " + "  ".join(f"{results[k]['size'] / 1e6:>23,.0f} MB"
                                              for k in LAYOUTS))
+    print(f"{'retention (older half)':>22}  " + "  ".join(
+        f"{r['prune_us']:>13.1f} us/deleted event" for r in results.values()))
+    both = "  ".join(f"{1e6 / (r['us_per_row'] + r['prune_us']):>21,.0f} events/s"
+                     for r in results.values())
+    print(f"{'insert + its deletion':>22}  {both}")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def time_ordered(line_ts: float | None, eid: str) -> str:
     The id is the store's primary key. Keyed by a hash alone, every insert lands on a
     random page of that B-tree, so once the key index outgrows the page cache each event
     costs a page read and rewrites a page in the WAL (``benchmarks/store.py``, 2,000,000
-    events: 51-52 us per event hash-only, 32-36 time-first), and it only gets worse with the
+    events: 51-60 us per event hash-only, 32-40 time-first), and it only gets worse with the
     agency's retention. Time first, inserts touch the last pages only; so does retention's
     delete of the oldest. The time must be the one written in the line (``None`` when it
     has none; such events share prefix 0): the reception time would change when the line
