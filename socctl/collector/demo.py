@@ -3,11 +3,10 @@ on the management bridge; the events land in an embedded store, enriched with th
 
 from __future__ import annotations
 
+import shutil
 import socket
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from socctl.collector.definition import CollectFile, Collection, Collector, CollectorFile
@@ -29,7 +28,9 @@ def _port(kind: int) -> int:
 def demo_collect(settings: Settings) -> tuple[str, dict[str, Any]]:
     from socctl.lab import runtime as lab
 
-    work = Path(tempfile.mkdtemp(prefix="socctl-demo-collect-"))
+    work = settings.state_dir / "demo" / "collect"  # kept for a look; replaced next run
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     udp, trap = _port(socket.SOCK_DGRAM), _port(socket.SOCK_DGRAM)
     specs = [
         CollectorFile.model_validate({"name": "lab-syslog", "source": {

@@ -67,13 +67,17 @@ def brute_force(settings: Settings, target: str = TARGET, guesses: int = 24,
 
 def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
     """Attack, then `collect replay` + `detect run --all` + `alerts list` in a scratch
-    state directory; the analyst's view is one alert per attack, on the attacker."""
+    state directory (``<state>/demo/detect``); the analyst's view is one alert per
+    attack, on the attacker."""
     from socctl.collector.pipeline import replay_files, store_path
     from socctl.detection.runner import Detector, open_db
     from socctl.triage.store import AlertStore
 
     attack = brute_force(settings)
-    local = replace(settings, state_dir=Path(tempfile.mkdtemp(prefix="socctl-demo-detect-")))
+    scratch = settings.state_dir / "demo" / "detect"  # kept for a look; replaced next run
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    local = replace(settings, state_dir=scratch)
     log = local.state_dir / f"{attack.target}-auth.log"
     log.write_text(attack.auth_log, encoding="utf-8")
     replayed = replay_files(local, "auth", [log])
