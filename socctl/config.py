@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -50,6 +51,15 @@ class Settings:
     @property
     def ansible_cfg(self) -> Path:
         return self.project_root / "ansible.cfg"
+
+    def demo_scratch(self, step: str) -> Settings:
+        """These settings with a fresh state directory ``<state>/demo/<step>``: a demo
+        step's store stays for a look, apart from the operator's own, until the next run
+        replaces it."""
+        scratch = self.state_dir / "demo" / step
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        return replace(self, state_dir=scratch)
 
 
 _KEYS: dict[str, str] = {

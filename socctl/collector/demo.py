@@ -3,10 +3,8 @@ on the management bridge; the events land in an embedded store, enriched with th
 
 from __future__ import annotations
 
-import shutil
 import socket
 import time
-from dataclasses import replace
 from typing import Any
 
 from socctl.collector.definition import CollectFile, Collection, Collector, CollectorFile
@@ -28,9 +26,8 @@ def _port(kind: int) -> int:
 def demo_collect(settings: Settings) -> tuple[str, dict[str, Any]]:
     from socctl.lab import runtime as lab
 
-    work = settings.state_dir / "demo" / "collect"  # kept for a look; replaced next run
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    local = settings.demo_scratch("collect")  # store, spool and stats under work/
+    work = local.state_dir
     udp, trap = _port(socket.SOCK_DGRAM), _port(socket.SOCK_DGRAM)
     specs = [
         CollectorFile.model_validate({"name": "lab-syslog", "source": {
@@ -43,7 +40,6 @@ def demo_collect(settings: Settings) -> tuple[str, dict[str, Any]]:
     collection = Collection(work, CollectFile.model_validate(
         {"enrichment": {"inventory_profile": "lab"}}),
         {s.name: Collector(s.name, s, work / f"{s.name}.yaml") for s in specs})
-    local = replace(settings, state_dir=work)  # store, spool and stats under work/
     rt = Runtime(local, collection, sink=SqliteSink(work / "events.db"))
     rt.start()
     try:

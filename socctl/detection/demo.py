@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
@@ -74,10 +74,7 @@ def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
     from socctl.triage.store import AlertStore
 
     attack = brute_force(settings)
-    scratch = settings.state_dir / "demo" / "detect"  # kept for a look; replaced next run
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    local = replace(settings, state_dir=scratch)
+    local = settings.demo_scratch("detect")
     log = local.state_dir / f"{attack.target}-auth.log"
     log.write_text(attack.auth_log, encoding="utf-8")
     replayed = replay_files(local, "auth", [log])

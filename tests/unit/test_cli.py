@@ -84,3 +84,18 @@ def test_config_file_and_environment(tmp_path: Path, make_inventory) -> None:  #
     bad = socctl("--config", str(tmp_path / "bad.toml"), "inventory", "summary")
     assert bad.returncode == 1
     assert "bad.toml:2: socctl.inventroy: unknown setting 'inventroy'" in bad.stderr
+
+
+def test_demo_scratch_is_fresh_and_leaves_the_operators_state_alone(tmp_path: Path) -> None:
+    from socctl.config import Settings
+
+    settings = Settings(project_root=tmp_path, inventory=tmp_path, state_dir=tmp_path / "s")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "events.db").write_text("operator's store")
+    first = settings.demo_scratch("collect")
+    assert first.state_dir == tmp_path / "s" / "demo" / "collect" and first.state_dir.is_dir()
+    assert first.project_root == settings.project_root
+    (first.state_dir / "events.db").write_text("last run")
+    again = settings.demo_scratch("collect")
+    assert list(again.state_dir.iterdir()) == []  # the last run's store was replaced
+    assert (tmp_path / "s" / "events.db").read_text() == "operator's store"
