@@ -30,10 +30,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+FRAME = 500  # events per spool frame (the collector's default)
+FRAMES_PER_COMMIT = 8  # the shipper's read of up to 8 frames per commit
 
 
 def free_port() -> int:
@@ -148,33 +151,46 @@ def project(work: Path, port: int) -> dict[str, str]:
             "SOCCTL_INVENTORY": str(REPO / "inventory"), "SOCCTL_STATE_DIR": str(work / "state")}
 
 
-def stages(total: int) -> dict[str, float]:
-    """Run inside the pinned child: events/s of the processing stage and of the store."""
-    import gc
-
+def row_maker() -> tuple[Path, Callable[[str], tuple[Any, ...]]]:
+    """In a child pointed at :func:`project`: its state directory, and line -> row as the
+    collector's TCP source makes it (processor, enrichment, occurrence ids)."""
     from socctl.collector.definition import load_collection
     from socctl.collector.ecs import OccurrenceIds
     from socctl.collector.pipeline import Processor, build_enricher, collectors_folder
     from socctl.config import load_settings
-    from socctl.store.sqlite import SqliteStore
 
     settings = load_settings()
     collection = load_collection(collectors_folder(settings))
     processor = Processor(collection.get("tcp"), build_enricher(settings, collection))
     ids = OccurrenceIds("tcp|127.0.0.1")
+    now = time.time()
+    return settings.state_dir, lambda line: processor.row(
+        line, now, ids.next("syslog", line), "127.0.0.1")
+
+
+def commits(rows: list[tuple[Any, ...]]) -> list[list[list[tuple[Any, ...]]]]:
+    """Rows as the shipper writes them: frames of 500, 8 frames per commit."""
+    frames = [rows[k:k + FRAME] for k in range(0, len(rows), FRAME)]
+    return [frames[k:k + FRAMES_PER_COMMIT] for k in range(0, len(frames), FRAMES_PER_COMMIT)]
+
+
+def stages(total: int) -> dict[str, float]:
+    """Run inside the pinned child: events/s of the processing stage and of the store."""
+    import gc
+
+    from socctl.store.sqlite import SqliteStore
+
+    state, row = row_maker()
     decoded = [m.rstrip(b"\n").decode() for m in messages(total)]
     gc.collect()
     gc.freeze()  # as `collect run` does
-    now = time.time()
     started = time.process_time()
-    rows = [processor.row(line, now, ids.next("syslog", line), "127.0.0.1")
-            for line in decoded]
+    rows = [row(line) for line in decoded]
     processing = time.process_time() - started
-    frames = [rows[k:k + 500] for k in range(0, len(rows), 500)]
-    store = SqliteStore(settings.state_dir / "stages.db", background_checkpoint=True)
+    store = SqliteStore(state / "stages.db", background_checkpoint=True)
     started = time.process_time()
-    for k in range(0, len(frames), 8):
-        store.insert_batches(frames[k:k + 8])
+    for batch in commits(rows):
+        store.insert_batches(batch)
     store.close()
     storing = time.process_time() - started
     return {"processing": total / processing, "store": total / storing}

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import free_port, messages, project
+from ingest import FRAME, FRAMES_PER_COMMIT, commits, free_port, messages, project, row_maker
 
 SEGMENT = 400_000
 RATE = 60_000
@@ -40,33 +40,22 @@ def child(layout: str, total: int) -> dict[str, object]:
     """Inside the pinned process: build the rows, then insert them, timing each segment."""
     import gc
 
-    from socctl.collector.definition import load_collection
-    from socctl.collector.ecs import OccurrenceIds
-    from socctl.collector.pipeline import Processor, build_enricher, collectors_folder
-    from socctl.config import load_settings
     from socctl.store.sqlite import SqliteStore
 
-    settings = load_settings()
-    collection = load_collection(collectors_folder(settings))
-    processor = Processor(collection.get("tcp"), build_enricher(settings, collection))
-    ids = OccurrenceIds("tcp|127.0.0.1")
-    now = time.time()
-    rows = []
-    for raw in messages(total, RATE):
-        line = raw.rstrip(b"\n").decode()
-        rows.append(processor.row(line, now, ids.next("syslog", line), "127.0.0.1"))
+    state, row = row_maker()
+    rows = [row(raw.rstrip(b"\n").decode()) for raw in messages(total, RATE)]
     if layout == "hash":  # the same ids with the time moved behind the hash
         rows = [(r[0][8:] + r[0][:8], *r[1:]) for r in rows]
-    frames = [rows[k:k + 500] for k in range(0, total, 500)]
-    path = settings.state_dir / f"store-{layout}.db"
+    batches = commits(rows)
+    path = state / f"store-{layout}.db"
     gc.collect()
     gc.freeze()
     store = SqliteStore(path, background_checkpoint=True)
     segments: list[float] = []
     started = mark = time.process_time()
-    for k in range(0, len(frames), 8):
-        store.insert_batches(frames[k:k + 8])
-        if ((k + 8) * 500) % SEGMENT == 0:
+    for n, batch in enumerate(batches, 1):
+        store.insert_batches(batch)
+        if (n * FRAME * FRAMES_PER_COMMIT) % SEGMENT == 0:
             now_cpu = time.process_time()
             segments.append((now_cpu - mark) / SEGMENT * 1e6)
             mark = now_cpu
@@ -75,7 +64,7 @@ def child(layout: str, total: int) -> dict[str, object]:
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     # retention, as the collector applies it: the older half expires, chunk by chunk
     cutoff = rows[total // 2][1]
-    del frames, rows
+    del batches, rows
     store = SqliteStore(path, background_checkpoint=True)
     started = time.process_time()
     deleted, done = 0, False
