@@ -116,6 +116,37 @@ def _register() -> None:
     cli.add_command(backup.group)
     cli.add_command(drill.group)
     cli.add_command(provision.command)
+    _output_everywhere(cli)
+
+
+def _set_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_root().ensure_object(AppContext).output = value
+
+
+def _passes_options_through(command: click.Command) -> bool:
+    """Commands whose trailing arguments are another program's (``lab exec``, ``lab
+    ssh``): an ``-o`` there is ssh's, not ours."""
+    return any(isinstance(p, click.Argument) and p.nargs == -1
+               and isinstance(p.type, type(click.UNPROCESSED)) for p in command.params)
+
+
+def _output_everywhere(group: click.Group) -> None:
+    """``--output/-o`` on every command as well as on the root.
+
+    The issues and the README write ``socctl collect replay --source auth FILE --output
+    json``; click only takes a group's option before the subcommand, so that line failed
+    with "No such option". Given after the command, it overrides the root's.
+    """
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _output_everywhere(command)
+        elif not _passes_options_through(command) and not any(
+                "--output" in getattr(p, "opts", ()) for p in command.params):
+            command.params.append(click.Option(
+                ["--output", "-o"], type=click.Choice(["table", "json"]), default=None,
+                expose_value=False, is_eager=True, callback=_set_output,
+                help="table for people, json (stable) for scripts (as the root's -o)."))
 
 
 _register()

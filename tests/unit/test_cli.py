@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+
 from tests.conftest import REPO
 
 
@@ -99,3 +101,40 @@ def test_demo_scratch_is_fresh_and_leaves_the_operators_state_alone(tmp_path: Pa
     again = settings.demo_scratch("collect")
     assert list(again.state_dir.iterdir()) == []  # the last run's store was replaced
     assert (tmp_path / "s" / "events.db").read_text() == "operator's store"
+
+
+def test_output_is_taken_after_the_command_too(tmp_path: Path) -> None:
+    """The issues write ``socctl collect replay --source auth FILE --output json``; click
+    alone takes the root's -o only before the command ("No such option" after it)."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"Nov 22 07:43:17 p01-rtr1 sshd[812]: Failed password for invalid user "
+                    b"admin from 203.0.113.7 port 4242 ssh2\n\xff\xfe not a log line\n")
+    env = {"SOCCTL_STATE_DIR": str(tmp_path / "state")}
+    replay = socctl("collect", "replay", "--source", "auth", str(log), "--output", "json",
+                    env=env)
+    assert replay.returncode == 0, replay.stderr
+    counts = json.loads(replay.stdout)
+    assert (counts["read"], counts["stored"], counts["dead_letter"]) == (2, 1, 1)
+    found = socctl("events", "search", "user.name:admin", "--since", "100000d", "-o", "json",
+                   env=env)
+    assert [e["source"]["ip"] for e in json.loads(found.stdout)] == ["203.0.113.7"]
+    # after the command it wins over the root's
+    table = socctl("-o", "json", "collect", "replay", "--source", "auth", str(log), "-o",
+                   "table", env=env)
+    assert table.returncode == 0 and not table.stdout.lstrip().startswith("{"), table.stdout
+    bad = socctl("events", "search", "user.name:admin", "--output", "yaml", env=env)
+    assert bad.returncode == 2 and "'yaml' is not one of 'table', 'json'" in bad.stderr
+
+
+def test_commands_that_pass_arguments_on_keep_their_dash_o() -> None:
+    """``socctl lab exec HOST ip -o addr`` and ``lab ssh HOST -- -o Opt=val`` hand their
+    arguments on to the command or ssh: an -o there is not socctl's."""
+    from socctl.cli.main import cli
+
+    lab = cli.commands["lab"]
+    assert isinstance(lab, click.Group)
+    for name in ("ssh", "exec"):
+        assert all("--output" not in getattr(p, "opts", ()) for p in lab.commands[name].params)
+    ctx = lab.commands["exec"].make_context("exec", ["p01-rtr1", "ip", "-o", "addr"],
+                                            parent=click.Context(cli))
+    assert ctx.params["command"] == ("ip", "-o", "addr")
