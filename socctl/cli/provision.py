@@ -74,7 +74,7 @@ def _summary(result: ProvisionResult) -> None:
         t.add_row(run.host, str(run.wave or ""), f"[{_STYLE[status]}]{status}[/]",
                   str(run.ok), str(run.changed), str(run.failed), str(run.unreachable),
                   str(run.skipped), escape(error))
-    render.console.print(t)
+    render.print_whole(t)
     if result.diff:
         for run in result.hosts.values():
             for d in run.diffs:

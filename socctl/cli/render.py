@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from socctl.errors import Problem, Severity
@@ -41,7 +43,23 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         t.add_column(column)
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
-    console.print(t)
+    print_whole(t)
+
+
+def print_whole(renderable: Any) -> None:
+    """In a terminal, fit it; piped or redirected (``| grep``, ``> file``), at its natural
+    width: rich assumes 80 columns there and cut addresses and names to "203.0…" across
+    several lines, which a reader of the file cannot get back. ``COLUMNS`` still wins."""
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        console.print(renderable)
+        return
+    natural = Measurement.get(console, console.options.update_width(1 << 16), renderable)
+    before = console.width
+    console.width = max(before, natural.maximum)
+    try:
+        console.print(renderable)
+    finally:
+        console.width = before
 
 
 def problems(found: list[Problem], what: str) -> None:

@@ -138,3 +138,22 @@ def test_commands_that_pass_arguments_on_keep_their_dash_o() -> None:
     ctx = lab.commands["exec"].make_context("exec", ["p01-rtr1", "ip", "-o", "addr"],
                                             parent=click.Context(cli))
     assert ctx.params["command"] == ("ip", "-o", "addr")
+
+
+def test_a_table_piped_to_a_file_keeps_every_value_whole(tmp_path: Path) -> None:
+    """Rich assumes 80 columns when stdout is not a terminal and cut a search's addresses
+    and host names ("203.0…") over several lines: ``| grep 203.0.113.7`` found nothing."""
+    log = tmp_path / "auth.log"
+    log.write_text("Nov 22 07:43:17 p01d01-rtr1 sshd[812]: Failed password for invalid user "
+                   "administrator from 203.0.113.77 port 4242 ssh2\n")
+    env = {"SOCCTL_STATE_DIR": str(tmp_path / "state"), "COLUMNS": ""}
+    assert socctl("collect", "replay", "--source", "auth", str(log), env=env).returncode == 0
+    out = socctl("events", "search", "user.name:administrator", "--since", "100000d",
+                 env=env).stdout
+    row = [line for line in out.splitlines() if "203.0.113.77" in line]
+    assert len(row) == 1, out
+    assert all(v in row[0] for v in ("T07:43:17.000Z", "ssh_login", "failure",
+                                     "administrator", "p01d01-rtr1", "p01d01")), out
+    narrow = socctl("events", "search", "user.name:administrator", "--since", "100000d",
+                    env={**env, "COLUMNS": "60"}).stdout
+    assert "203.0.113.77" not in narrow  # an explicit width is the user's choice
