@@ -120,8 +120,9 @@ def _register() -> None:
 
 
 def _set_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.find_root().ensure_object(AppContext).output = value
+    app = ctx.find_object(AppContext)  # made by the root command, shared by its children
+    if value is not None and app is not None:
+        app.output = value
 
 
 def _passes_options_through(command: click.Command) -> bool:
