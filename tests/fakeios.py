@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, timeout: float = 10.0) -> None:
+    """fakenos binds its socket in ``start()`` but calls ``listen()`` later, on its
+    listener thread: a client that connects in between is refused (seen once in CI,
+    "Unable to connect to port ... on 127.0.0.1"). Wait for the LISTEN state in
+    /proc/net/tcp rather than probing with a connection, which fakenos would take for a
+    client and fail on."""
+    wanted = f":{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            for line in table.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if local.endswith(wanted) and state == "0A":  # TCP_LISTEN
+                    return
+        time.sleep(0.01)
+    raise RuntimeError(f"fakenos is not listening on 127.0.0.1:{port} after {timeout} s")
 
 
 @contextmanager
@@ -72,6 +91,7 @@ def fake_ios(folder: Path, running_config: str,
         patch.setattr(f"{module}.threading", FAKENOS_THREADING)
     try:
         with fakenos.FakeNOS(inventory=inventory):
+            _wait_listening(port)
             yield port
     finally:
         patch.undo()
