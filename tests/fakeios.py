@@ -43,8 +43,8 @@ def free_port() -> int:
 
 def _wait_listening(port: int, timeout: float = 10.0) -> None:
     """fakenos binds its socket in ``start()`` but calls ``listen()`` later, on its
-    listener thread: a client that connects in between is refused (seen once in CI,
-    "Unable to connect to port ... on 127.0.0.1"). Wait for the LISTEN state in
+    listener thread: a client that connects in between is refused (seen once in a full
+    run of the suite: "Unable to connect to port ..."). Wait for the LISTEN state in
     /proc/net/tcp rather than probing with a connection, which fakenos would take for a
     client and fail on."""
     wanted = f":{port:04X}"
