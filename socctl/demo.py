@@ -31,7 +31,10 @@ class Step:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]]) -> Step:
+def _timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]],
+           starting: Callable[[str], None] | None = None) -> Step:
+    if starting is not None:
+        starting(name)
     started = time.monotonic()
     try:
         detail, data = fn()
@@ -56,7 +59,15 @@ def _detections(settings: Settings) -> tuple[str, dict[str, Any]]:
             "benign scenarios quiet"), {"rules": len(ruleset.rules)}
 
 
-def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
+def run_demo(settings: Settings, keep_lab: bool = True,
+             starting: Callable[[str], None] | None = None) -> Iterator[Step]:
+    """The steps in order, each yielded when it ends. ``starting(name)`` is called as a
+    step begins: some take minutes (provisioning ~2.5 min, the attack ~1 min), and a
+    user watching a silent terminal cannot tell a slow step from a hung one."""
+
+    def timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]]) -> Step:
+        return _timed(name, fn, starting)
+
     def check() -> tuple[str, dict[str, Any]]:
         _, problems = build_inventory(settings.inventory)
         errors = [p for p in problems if p.severity is Severity.ERROR]
@@ -64,7 +75,7 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
             raise SocctlError(f"{len(errors)} error(s), first: {errors[0]}")
         return f"national inventory valid ({len(problems)} warning(s))", {}
 
-    yield _timed("inventory check", check)
+    yield timed("inventory check", check)
 
     def summarise() -> tuple[str, dict[str, Any]]:
         data = summary(load_inventory(settings.inventory))
@@ -73,8 +84,8 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
                 f"{s['district']} districts; {data['devices']} devices, {data['links']} "
                 f"links, {data['systems']} information systems"), data
 
-    yield _timed("inventory summary", summarise)
-    yield _timed("detections", lambda: _detections(settings))
+    yield timed("inventory summary", summarise)
+    yield timed("detections", lambda: _detections(settings))
 
     if os.geteuid() != 0:
         yield Step("lab", "skipped", "needs root (network namespaces): run as root to build "
@@ -87,7 +98,7 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
         return f"{len(plan.hosts)} hosts, {len(plan.links)} links, OSPF converged", {
             "hosts": list(plan.hosts)}
 
-    step = _timed("lab up", lab_up)
+    step = timed("lab up", lab_up)
     yield step
     if step.status != "ok":
         return
@@ -101,13 +112,13 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
         return f"all {len(hosts)} hosts healthy (sshd, FRR, snmpd, rsyslog)", {
             "hosts": [h.to_dict() for h in hosts]}
 
-    yield _timed("lab status", lab_status)
+    yield timed("lab status", lab_status)
     from socctl.detection.demo import demo_attack
 
     # before provisioning: the baseline routers still accept passwords (what an attacker
     # finds on an unhardened device); provisioning then turns password login off
-    yield _timed("attack, detect, alerts", lambda: demo_attack(settings))
-    yield _timed("provision lab", lambda: _provision_lab(settings))
+    yield timed("attack, detect, alerts", lambda: demo_attack(settings))
+    yield timed("provision lab", lambda: _provision_lab(settings))
 
     def failover() -> tuple[str, dict[str, Any]]:
         plan = runtime.load_plan(settings)
@@ -130,15 +141,15 @@ def run_demo(settings: Settings, keep_lab: bool = True) -> Iterator[Step]:
         return (f"p01d01 primary WAN cut: reachable over the backup link after {took:.1f} s; "
                 "link healed"), {"seconds": took}
 
-    yield _timed("WAN failover", failover)
-    yield _timed("network config + SNMP", lambda: _network_step(settings))
+    yield timed("WAN failover", failover)
+    yield timed("network config + SNMP", lambda: _network_step(settings))
 
     from socctl.collector.demo import demo_collect
 
-    yield _timed("log collection", lambda: demo_collect(settings))
-    yield _timed("backups and DR drill", lambda: dr_drill_step(settings))
+    yield timed("log collection", lambda: demo_collect(settings))
+    yield timed("backups and DR drill", lambda: dr_drill_step(settings))
     if not keep_lab:
-        yield _timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))
+        yield timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))
 
 
 def dr_drill_step(settings: Settings) -> tuple[str, dict[str, Any]]:

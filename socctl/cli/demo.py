@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 
 import click
 
@@ -20,12 +21,19 @@ def command(app: AppContext, keep_lab: bool) -> None:
     steps = []
     marks = {"ok": "[green]ok[/green]", "skipped": "[yellow]skipped[/yellow]",
              "failed": "[red]FAILED[/red]"}
-    for step in run_demo(app.settings, keep_lab=keep_lab):
-        steps.append(step)
-        if not render.is_json():
-            render.console.print(f"{marks[step.status]:>20} {step.name:<18} "
-                                 f"{step.detail} [dim]({step.seconds:.1f} s)[/dim]",
-                                 highlight=False)
+    live = render.console.is_terminal and not render.is_json()
+    # in a terminal, a spinner names the step under way (some take minutes)
+    with render.console.status("starting", spinner="dots") if live else nullcontext() as spin:
+        def starting(name: str) -> None:
+            if spin is not None:
+                spin.update(f"{name} ...")
+
+        for step in run_demo(app.settings, keep_lab=keep_lab, starting=starting):
+            steps.append(step)
+            if not render.is_json():
+                render.console.print(f"{marks[step.status]:>20} {step.name:<18} "
+                                     f"{step.detail} [dim]({step.seconds:.1f} s)[/dim]",
+                                     highlight=False)
     if render.is_json():
         render.emit_json([s.to_dict() for s in steps])
     elif keep_lab and any(s.name == "lab up" and s.status == "ok" for s in steps):

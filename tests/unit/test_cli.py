@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from tests.conftest import REPO
 
@@ -157,3 +158,56 @@ def test_a_table_piped_to_a_file_keeps_every_value_whole(tmp_path: Path) -> None
     narrow = socctl("events", "search", "user.name:administrator", "--since", "100000d",
                     env={**env, "COLUMNS": "60"}).stdout
     assert "203.0.113.77" not in narrow  # an explicit width is the user's choice
+
+
+def test_the_demo_names_each_step_as_it_starts(tmp_path: Path) -> None:
+    """Provisioning takes minutes: the demo says which step is under way, not only which
+    ones have ended. Only the first three steps run here (they need no lab): the
+    generator is closed before the lab's."""
+    from socctl.config import Settings
+    from socctl.demo import run_demo
+
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+    received: list[str] = []
+    started: list[tuple[str, int]] = []
+    steps = run_demo(settings, starting=lambda name: started.append((name, len(received))))
+    for _ in range(3):
+        received.append(next(steps).name)
+    steps.close()
+    assert received == ["inventory check", "inventory summary", "detections"]
+    # each step announced before it ran, i.e. after the previous one was shown
+    assert started == [(name, k) for k, name in enumerate(received)]
+
+
+def test_the_demo_in_a_terminal_shows_the_step_under_way(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The CLI side: in a terminal the step's name is on screen while it runs (a spinner
+    line); the finished steps are printed as before. run_demo is replaced here by two
+    steps that take a moment: what is tested is the rendering."""
+    import time
+
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    from socctl.cli import render
+    from socctl.cli.main import cli  # first: importing socctl.cli.demo alone is circular
+    from socctl.demo import Step
+
+    demo_cli = sys.modules["socctl.cli.demo"]
+
+    def fake_run(settings: object, keep_lab: bool = True, starting=None):  # type: ignore[no-untyped-def]
+        for name in ("provision lab", "WAN failover"):
+            starting(name)
+            time.sleep(0.3)  # long enough for the spinner to draw
+            yield Step(name, "ok", f"{name} done", 0.3)
+
+    monkeypatch.setattr(demo_cli, "run_demo", fake_run)
+    runner = CliRunner()
+    with runner.isolation() as (out, _err, *_):
+        monkeypatch.setattr(render, "console", Console(file=sys.stdout, force_terminal=True,
+                                                       width=100))
+        with pytest.raises(SystemExit) as done:
+            cli.main(["demo", "--no-keep-lab"], prog_name="socctl")
+        text = out.getvalue().decode()
+    assert done.value.code == 0
+    assert "provision lab ..." in text and "WAN failover ..." in text  # while running
+    assert "provision lab done" in text and "WAN failover done" in text  # when done
