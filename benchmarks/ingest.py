@@ -196,11 +196,16 @@ def stages(total: int) -> dict[str, float]:
     return {"processing": total / processing, "store": total / storing}
 
 
+def pinned_child(script: str, cpu: str, env: dict[str, str], *args: str) -> Any:
+    """Run ``script *args`` pinned to ``cpu`` in ``env``; what it printed, as JSON."""
+    out = subprocess.run(["taskset", "-c", cpu, sys.executable, script, *args], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def run_stages(total: int, cpu: str, work: Path) -> dict[str, float]:
-    env = project(work, free_port())
-    out = subprocess.run(["taskset", "-c", cpu, sys.executable, __file__, "--stages",
-                          str(total)], env=env, capture_output=True, text=True, check=True)
-    figures: dict[str, float] = json.loads(out.stdout)
+    figures: dict[str, float] = pinned_child(__file__, cpu, project(work, free_port()),
+                                             "--stages", str(total))
     return figures
 
 

@@ -22,14 +22,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import FRAME, FRAMES_PER_COMMIT, commits, free_port, messages, project, row_maker
+from ingest import (
+    FRAME,
+    FRAMES_PER_COMMIT,
+    commits,
+    free_port,
+    messages,
+    pinned_child,
+    project,
+    row_maker,
+)
 
 SEGMENT = 400_000
 RATE = 60_000
@@ -83,11 +91,8 @@ def main(total: int, cpu: str) -> None:
     results = {}
     for layout in LAYOUTS:
         with tempfile.TemporaryDirectory(prefix="socctl-store-") as tmp:
-            env = project(Path(tmp), free_port())
-            out = subprocess.run(["taskset", "-c", cpu, sys.executable, __file__, "--child",
-                                  layout, str(total)], env=env, capture_output=True,
-                                 text=True, check=True)
-            results[layout] = json.loads(out.stdout)
+            results[layout] = pinned_child(__file__, cpu, project(Path(tmp), free_port()),
+                                           "--child", layout, str(total))
     print(f"{'rows':>22}  " + "  ".join(f"{name:>26}" for name in LAYOUTS.values()))
     for n in range(len(results["time"]["segments"])):
         cells = "  ".join(f"{results[k]['segments'][n]:>20.1f} us/row" for k in LAYOUTS)

@@ -31,7 +31,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import FRAME, FRAMES_PER_COMMIT, commits, free_port, messages, project, row_maker
+from ingest import (
+    FRAME,
+    FRAMES_PER_COMMIT,
+    commits,
+    free_port,
+    messages,
+    pinned_child,
+    project,
+    row_maker,
+)
 
 RATE = 60_000
 C_SOURCE = r"""
@@ -170,11 +179,8 @@ def main(total: int, cpu: str) -> None:
         subprocess.run(["gcc", "-O2", "-o", str(work / "floor"), str(work / "floor.c"),
                         "-lsqlite3"], check=True)
         for mode in MODES:
-            env = project(work / mode, free_port())
-            out = subprocess.run(["taskset", "-c", cpu, sys.executable, __file__, "--child",
-                                  mode, str(total), str(work)], env=env,
-                                 capture_output=True, text=True, check=True)
-            results[mode] = json.loads(out.stdout)
+            results[mode] = pinned_child(__file__, cpu, project(work / mode, free_port()),
+                                         "--child", mode, str(total), str(work))
             shutil.rmtree(work / mode)
     for mode, name in MODES.items():
         r = results[mode]
