@@ -142,8 +142,7 @@ def _output_everywhere(group: click.Group) -> None:
     for command in group.commands.values():
         if isinstance(command, click.Group):
             _output_everywhere(command)
-        elif not _passes_options_through(command) and not any(
-                "--output" in getattr(p, "opts", ()) for p in command.params):
+        elif not _passes_options_through(command):
             command.params.append(click.Option(
                 ["--output", "-o"], type=click.Choice(["table", "json"]), default=None,
                 expose_value=False, is_eager=True, callback=_set_output,
