@@ -88,9 +88,10 @@ def show(app: AppContext, alert_id: int, store: Path | None) -> None:
                           "history": [h.to_dict() for h in history]})
         return
     d = alert.to_dict()
-    render.console.print(f"[bold]alert {alert.id}[/bold] {alert.rule_title} [{alert.level}] "
-                         f"status={alert.status} assignee={alert.assignee or '-'} "
-                         f"reason={alert.close_reason or '-'}", highlight=False)
+    render.console.print(render.styled((f"alert {alert.id}", "bold"),
+                                       f" {alert.rule_title} [{alert.level}] "
+                                       f"status={alert.status} assignee={alert.assignee or '-'} "
+                                       f"reason={alert.close_reason or '-'}"), highlight=False)
     render.console.print(f"rule {alert.rule_id}  tags {', '.join(alert.tags)}",
                          highlight=False)
     render.console.print(f"entity {alert.entity}  count {alert.count}  "
@@ -111,7 +112,7 @@ def _each(ids: tuple[int, ...], op) -> None:  # type: ignore[no-untyped-def]
             done.append(op(alert_id))
         except TriageError as exc:
             failed += 1
-            render.err_console.print(f"[red]error[/red]: {exc}", highlight=False)
+            render.err_console.print(render.styled(("error", "red"), f": {exc}"), highlight=False)
     _print_alerts(done)
     if failed:
         sys.exit(1)

@@ -64,7 +64,8 @@ def dead_letter(app: AppContext, limit: int) -> None:
         render.emit_json(items)
         return
     render.table(f"{len(items)} dead letters", ["source", "origin", "reason", "raw"],
-                 ([d["source"], d["origin"], d["reason"], d["raw"][:80]] for d in items))
+                 ([d["source"], d["origin"], d["reason"], render.shorten(d["raw"], 80)]
+                  for d in items))
 
 
 def _status_table(status: dict[str, Any], previous: dict[str, int], interval: float
@@ -87,10 +88,11 @@ def _status_table(status: dict[str, Any], previous: dict[str, int], interval: fl
     spool = status["spool"]
     sink = status["sink"]
     assert isinstance(spool, dict) and isinstance(sink, dict)
-    health = "[green]healthy[/green]" if sink["healthy"] else f"[red]down[/red] {sink['detail']}"
-    t.caption = (f"spool {spool['pending_bytes']:,} / {spool['max_bytes']:,} bytes · "
-                 f"sink {sink['name']} {health} · stored {sink['stored']:,} · "
-                 f"retries {sink['retries']}")
+    health = ("healthy", "green") if sink["healthy"] else ("down", "red")
+    t.caption = render.styled(
+        f"spool {spool['pending_bytes']:,} / {spool['max_bytes']:,} bytes · "
+        f"sink {sink['name']} ", health, "" if sink["healthy"] else f" {sink['detail']}",
+        f" · stored {sink['stored']:,} · retries {sink['retries']}")
     return t
 
 

@@ -19,8 +19,8 @@ from socctl.demo import run_demo
 def command(app: AppContext, keep_lab: bool) -> None:
     """Check the national inventory, build the lab, show failover; print what happened."""
     steps = []
-    marks = {"ok": "[green]ok[/green]", "skipped": "[yellow]skipped[/yellow]",
-             "failed": "[red]FAILED[/red]"}
+    marks = {"ok": ("ok", "green"), "skipped": ("skipped", "yellow"),
+             "failed": ("FAILED", "red")}
     live = render.console.is_terminal and not render.is_json()
     # in a terminal, a spinner names the step under way (some take minutes)
     with render.console.status("starting", spinner="dots") if live else nullcontext() as spin:
@@ -31,9 +31,10 @@ def command(app: AppContext, keep_lab: bool) -> None:
         for step in run_demo(app.settings, keep_lab=keep_lab, starting=starting):
             steps.append(step)
             if not render.is_json():
-                render.console.print(f"{marks[step.status]:>20} {step.name:<18} "
-                                     f"{step.detail} [dim]({step.seconds:.1f} s)[/dim]",
-                                     highlight=False)
+                word, style = marks[step.status]
+                render.console.print(render.styled(
+                    (f"{word:>9}", style), f" {step.name:<18} {step.detail} ",
+                    (f"({step.seconds:.1f} s)", "dim")), highlight=False)
     if render.is_json():
         render.emit_json([s.to_dict() for s in steps])
     elif keep_lab and any(s.name == "lab up" and s.status == "ok" for s in steps):

@@ -63,7 +63,8 @@ def test(app: AppContext, path: Path | None) -> None:
         render.emit_json({"rules": len(ruleset.rules), "failures": [str(f) for f in failures]})
     else:
         for f in failures:
-            render.console.print(f"[red]FAIL[/red] {f}", highlight=False, soft_wrap=True)
+            render.console.print(render.styled(("FAIL", "red"), f" {f}"), highlight=False,
+                                 soft_wrap=True)
         render.console.print(f"{len(ruleset.rules)} rules, {len(failures)} failure(s)")
     if failures:
         sys.exit(1)
@@ -158,6 +159,7 @@ def convert(app: AppContext, target: str | None, live: bool | None, refresh: boo
     result = conv.convert(folder, target, live=live,
                           cache_dir=app.settings.state_dir / "cache" / "pysigma1")
     for item in result.skipped:
-        render.err_console.print(f"[yellow]skipped[/yellow] {item['title']} ({item['id']}): "
-                                 f"{item['reason']}", highlight=False, soft_wrap=True)
+        render.err_console.print(render.styled(("skipped", "yellow"), f" {item['title']} "
+                                               f"({item['id']}): {item['reason']}"),
+                                 highlight=False, soft_wrap=True)
     sys.stdout.write(result.text())

@@ -52,7 +52,7 @@ def run(app: AppContext, plan: str, lab: bool, yes: bool) -> None:
                      [(n, v["target"], v["actual"], "pass" if v["pass"] else "FAIL")
                       for n, v in rec["verdicts"].items()])
         if rec["stopped_at"]:
-            render.console.print(f"[red]stopped at step {rec['stopped_at']}[/red]")
+            render.console.print(render.styled((f"stopped at step {rec['stopped_at']}", "red")))
         render.console.print(f"report: {paths['html']}")
     if not result.ok:
         sys.exit(1)

@@ -51,6 +51,6 @@ def search(app: AppContext, query: str, since: str | None, limit: int,
                      e.get("outcome"), (ev.get("source") or {}).get("ip"),
                      (ev.get("user") or {}).get("name"), (ev.get("host") or {}).get("name"),
                      (ev.get("socctl") or {}).get("site"),
-                     str(ev.get("message", ""))[:60]])
+                     render.shorten(str(ev.get("message", "")), 60)])
     render.table(f"{len(rows)} events", ["@timestamp", "dataset", "action", "outcome",
                                          "source.ip", "user", "host", "site", "message"], rows)

@@ -43,9 +43,10 @@ class SocctlGroup(click.Group):
         except SocctlError as exc:
             if _debug(ctx):
                 raise
-            from socctl.cli.render import err_console
+            from socctl.cli.render import err_console, styled
 
-            err_console.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)
+            err_console.print(styled(("error", "red"), f": {exc}"), highlight=False,
+                              soft_wrap=True)
             problems = getattr(exc, "problems", None)
             if problems and len(problems) > 1:
                 err_console.print(f"({len(problems)} problems; run the matching "
@@ -58,10 +59,10 @@ class SocctlGroup(click.Group):
         except Exception as exc:
             if _debug(ctx):
                 raise
-            from socctl.cli.render import err_console
+            from socctl.cli.render import err_console, styled
 
-            err_console.print(f"[red]internal error[/red]: {type(exc).__name__}: {exc} "
-                              "(run with --debug for the traceback)", highlight=False)
+            err_console.print(styled(("internal error", "red"), f": {type(exc).__name__}: {exc} "
+                                     "(run with --debug for the traceback)"), highlight=False)
             sys.exit(70)
 
 
@@ -85,7 +86,11 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
     """socctl: provision, watch and recover the agency's infrastructure."""
     verbosity = -1 if quiet else verbose
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from socctl.cli.render import PrintableFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     ctx.obj = AppContext(config_path=config_path, output=output, debug=debug,
                          verbosity=verbosity)
 

@@ -249,6 +249,7 @@ def poll_cmd(app: AppContext, /, interval: float, snmp_timeout: float,
             f"down {s['down_sites'] or ''}", highlight=False)
         for h in report.run.hosts:
             if h.failed:
-                render.err_console.print(f"[red]error[/red]: {h.message}", highlight=False)
+                render.err_console.print(render.styled(("error", "red"), f": {h.message}"),
+                                         highlight=False)
     if report.run.failed:
         sys.exit(1)

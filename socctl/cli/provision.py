@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from socctl.automation.events import Progress
 from socctl.automation.result import ProvisionResult, Wave
@@ -38,8 +38,8 @@ class ProgressView:
         for host, row in self.rows.items():
             state = row["state"]
             t.add_row(host, str(row["ok"]), str(row["changed"]),
-                      f"[red]{row['failed']}[/red]" if row["failed"] else "0",
-                      f"[{_STYLE.get(state, 'white')}]{escape(row['task'])}[/]")
+                      Text(str(row["failed"]), "red") if row["failed"] else "0",
+                      Text(row["task"], _STYLE.get(state, "white")))
         return t
 
     def on_wave(self, wave: Wave) -> None:
@@ -71,21 +71,24 @@ def _summary(result: ProvisionResult) -> None:
     for run in result.hosts.values():
         status = run.status.value
         error = "; ".join(f"{e.task}: {e.message}" for e in run.errors[:2])
-        t.add_row(run.host, str(run.wave or ""), f"[{_STYLE[status]}]{status}[/]",
+        t.add_row(run.host, str(run.wave or ""), Text(status, _STYLE[status]),
                   str(run.ok), str(run.changed), str(run.failed), str(run.unreachable),
-                  str(run.skipped), escape(error))
+                  str(run.skipped), error)
     render.print_whole(t)
     if result.diff:
         for run in result.hosts.values():
             for d in run.diffs:
-                render.console.print(f"[bold]{run.host}[/bold]: {d['task']}", highlight=False)
-                render.console.print(d["diff"], markup=False, highlight=False)
+                render.console.print(render.styled((run.host, "bold"), f": {d['task']}"),
+                                     highlight=False)
+                render.console.print(d["diff"], highlight=False)
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
-    verdict = "[red]FAILED[/red]" if result.failed else "[green]ok[/green]"
-    render.console.print(f"provision {verdict}: {counts} in {result.seconds:.0f} s; "
-                         f"record: {result.record}", highlight=False)
+    verdict = ("FAILED", "red") if result.failed else ("ok", "green")
+    render.console.print(render.styled("provision ", verdict, f": {counts} in "
+                                       f"{result.seconds:.0f} s; record: {result.record}"),
+                         highlight=False)
     if result.stopped:
-        render.console.print(f"[red]stopped[/red]: {result.stopped}", highlight=False)
+        render.console.print(render.styled(("stopped", "red"), f": {result.stopped}"),
+                             highlight=False)
 
 
 @click.command("provision")

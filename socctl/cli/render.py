@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -12,11 +13,55 @@ import click
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from socctl.errors import Problem, Severity
 
-console = Console()
-err_console = Console(stderr=True)
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (9, 10)}
+
+
+def printable(text: str) -> str:
+    """Control characters as ``\\xNN``: a log line can carry a terminal's escape sequences
+    (set the title, clear the screen, rewrite what is shown) or NULs, and an analyst's
+    terminal must show them, not obey them. Tab and newline are kept."""
+    return text.translate(_CONTROL)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log records can quote a peer's bytes (a collector's warning about a line): on a
+    terminal they are shown, not obeyed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+class SafeConsole(Console):
+    """What socctl prints is mostly the estate's own text: log lines, user names, URLs,
+    device configs, a file's content quoted in an error. So markup is off (rich read
+    "[/x]" in a log line as a closing tag and raised MarkupError; "[high]" vanished) and
+    every string is made :func:`printable`. Styled words are built with :func:`styled`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Plain strings and (text, style) pairs as one line; nothing in them is markup."""
+    return Text.assemble(*(printable(p) if isinstance(p, str) else (printable(p[0]), p[1])
+                           for p in parts))
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters, the cut marked (a cell, not the record: -o json has it
+    whole)."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def output_format() -> str:
@@ -72,7 +117,7 @@ def problems(found: list[Problem], what: str) -> None:
         return
     for p in found:
         style = "red" if p.severity is Severity.ERROR else "yellow"
-        console.print(f"{p.location}: [{style}]{p.severity.value}[/{style}]: {p.message}",
-                      markup=True, highlight=False, soft_wrap=True)
-    verdict = "[green]ok[/green]" if errors == 0 else "[red]failed[/red]"
-    console.print(f"{what}: {verdict}: {errors} error(s), {warnings} warning(s)")
+        console.print(styled(f"{p.location}: ", (p.severity.value, style), f": {p.message}"),
+                      highlight=False, soft_wrap=True)
+    verdict = ("ok", "green") if errors == 0 else ("failed", "red")
+    console.print(styled(f"{what}: ", verdict, f": {errors} error(s), {warnings} warning(s)"))

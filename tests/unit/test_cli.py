@@ -160,6 +160,34 @@ def test_a_table_piped_to_a_file_keeps_every_value_whole(tmp_path: Path) -> None
     assert "203.0.113.77" not in narrow  # an explicit width is the user's choice
 
 
+def test_what_the_estate_wrote_is_shown_not_obeyed(tmp_path: Path) -> None:
+    """Log lines are the attacker's text. A user name "[/x]" made ``events search`` crash
+    (rich read it as a closing markup tag), "[red]eve" lost its "[red]", and a terminal's
+    escape sequences in a line (set the title, clear the screen) reached the analyst's
+    terminal; NULs of a dead letter too. All of it is shown as text, colours on or off."""
+    log = tmp_path / "auth.log"
+    users = [b"[/x]", b"[red]eve", b"a\x1b]0;pwned\x07b\x1b[2J"]
+    log.write_bytes(b"".join(b"Nov 22 07:43:1%d p01-rtr1 sshd[812]: Failed password for "
+                             b"invalid user %s from 203.0.113.9 port 2222 ssh2\n" % (k, u)
+                             for k, u in enumerate(users)) + b"nul\x00 line\n")
+    env = {"SOCCTL_STATE_DIR": str(tmp_path / "state"), "COLUMNS": ""}
+    replay = socctl("collect", "replay", "--source", "auth", str(log), "-o", "json", env=env)
+    counts = json.loads(replay.stdout)
+    assert (counts["read"], counts["stored"], counts["dead_letter"]) == (4, 3, 1)
+    for colour in ({}, {"FORCE_COLOR": "1", "COLUMNS": "400"}):
+        found = socctl("events", "search", "source.ip:203.0.113.9", "--since", "100000d",
+                       env={**env, **colour})
+        assert found.returncode == 0, found.stderr
+        for shown in ("[/x]", "[red]eve", "a\\x1b]0;pwned\\x07b\\x1b[2J"):
+            assert shown in found.stdout, (colour, found.stdout)
+        assert "\x1b]0;" not in found.stdout and "\x1b[2J" not in found.stdout
+        assert ("\x1b" in found.stdout) == bool(colour)  # colours still work
+        dead = socctl("collect", "dead-letter", env={**env, **colour}).stdout
+        assert "nul\\x00 line" in dead and "\x00" not in dead, dead
+    bad = socctl("events", "search", "--since", "[/x]", env=env)
+    assert bad.returncode == 1 and "bad --since '[/x]'" in bad.stderr, bad.stderr
+
+
 def test_the_demo_names_each_step_as_it_starts(tmp_path: Path) -> None:
     """Provisioning takes minutes: the demo says which step is under way, not only which
     ones have ended. Only the first three steps run here (they need no lab): the
@@ -186,7 +214,6 @@ def test_the_demo_in_a_terminal_shows_the_step_under_way(monkeypatch) -> None:  
     import time
 
     from click.testing import CliRunner
-    from rich.console import Console
 
     from socctl.cli import render
     from socctl.cli.main import cli  # first: importing socctl.cli.demo alone is circular
@@ -203,8 +230,8 @@ def test_the_demo_in_a_terminal_shows_the_step_under_way(monkeypatch) -> None:  
     monkeypatch.setattr(demo_cli, "run_demo", fake_run)
     runner = CliRunner()
     with runner.isolation() as (out, _err, *_):
-        monkeypatch.setattr(render, "console", Console(file=sys.stdout, force_terminal=True,
-                                                       width=100))
+        monkeypatch.setattr(render, "console", render.SafeConsole(
+            file=sys.stdout, force_terminal=True, width=100))
         with pytest.raises(SystemExit) as done:
             cli.main(["demo", "--no-keep-lab"], prog_name="socctl")
         text = out.getvalue().decode()
