@@ -36,7 +36,8 @@ def group() -> None:
 @click.pass_obj
 def search(app: AppContext, query: str, since: str | None, limit: int,
            store_kind: str | None) -> None:
-    """Search events: field:value, AND/OR/NOT, ranges field:[a TO b], field:>=400."""
+    """Search events: field:value, AND/OR/NOT, ranges field:[a TO b], field:>=400,
+    networks source.ip:198.18.4.0/22."""
     from socctl.store.search import search_events
 
     events = search_events(app.settings, query, since=parse_since(since) if since else None,

@@ -5,10 +5,17 @@
 parentheses; juxtaposition means AND. Field names are ECS (``source.ip``,
 ``event.outcome``). The query is parsed once into a small tree, compiled to SQL for the
 SQLite store and to query DSL for Elasticsearch.
+
+IP fields (ECS type ``ip``: ``source.ip``, ``host.ip``, any ``*.ip``) compare as
+addresses, as Elasticsearch's ``ip`` type does, so both stores give the same answer:
+``source.ip:198.18.4.0/22`` (a network), ``source.ip:198.18.4.*`` (whole octets: the
+same as /24), ``source.ip:[198.18.0.1 TO 198.18.0.20]`` (numeric, not text order, which
+put 198.18.0.10 before 198.18.0.9). A value that is not an address is an error there.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +25,8 @@ from socctl.errors import SocctlError
 ALIASES = {"@timestamp": "ts", "event.dataset": "dataset", "event.id": "id",
            "event.ingested": "ingested", "log.original": "message"}
 MULTI = frozenset({"event_category", "event_type", "email_from", "email_to", "host_ip"})
+IP_MATCH_FUNCTION = "socctl_ip_in"
+"""The SQLite function (registered by the store) for address ranges: see :func:`ip_in`."""
 
 
 class QueryError(SocctlError):
@@ -145,6 +154,110 @@ def _term(tok: str) -> Term:
     return Term(field, "=", _unquote(value))
 
 
+# -- IP fields --------------------------------------------------------------------------------
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_OCTETS = re.compile(r"(?:\d{1,3}\.){1,3}\*")
+
+
+def is_ip_field(field: str) -> bool:
+    """ECS names its address fields ``*.ip`` (source, destination, host, observer, client,
+    server, related, threat.indicator); the index template maps them as ``ip``."""
+    return field == "ip" or field.endswith(".ip")
+
+
+def _address(field: str, value: str) -> Address:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise QueryError(f"{field}: {value!r} is not an IP address",
+                         hint="an address, a network (198.18.4.0/22), whole octets "
+                              "(198.18.4.*) or a range [a TO b]") from None
+
+
+def ip_range(node: Term) -> tuple[Address, Address] | None:
+    """The inclusive (lowest, highest) addresses a term on an IP field admits, an open end
+    filled with the first or last address of the bound's version; None for an exact
+    address (compared as text, which the column's index serves) or ``[* TO *]``."""
+    assert node.field is not None
+    field, value = node.field, node.value
+    if node.op == "range":
+        low = None if value == "*" else _address(field, value)
+        high = None if node.upper in (None, "*") else _address(field, node.upper)
+    elif node.op != "=":
+        bound = _address(field, value)
+        try:  # > and < as inclusive bounds: the next or the previous address
+            bound = bound + 1 if node.op == ">" else bound - 1 if node.op == "<" else bound
+        except ipaddress.AddressValueError:
+            raise QueryError(f"{field}: no address is {node.op} {value}") from None
+        low, high = (bound, None) if node.op.startswith(">") else (None, bound)
+    else:
+        if _OCTETS.fullmatch(value):
+            octets = value[:-2].split(".")
+            value = ".".join(octets + ["0"] * (4 - len(octets))) + f"/{8 * len(octets)}"
+        elif "*" in value:
+            raise QueryError(f"{field}: wildcard {value!r} on an IP field",
+                             hint="use whole octets (198.18.4.*) or a network (198.18.4.0/22)")
+        if "/" not in value:
+            _address(field, value)
+            return None
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise QueryError(f"{field}: {value!r} is not a network",
+                             hint="e.g. 198.18.4.0/22 or 2001:db8::/32") from None
+        return net.network_address, net.broadcast_address
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None and low.version != high.version:
+        raise QueryError(f"{field}: a range from IPv{low.version} to IPv{high.version}")
+    given = low if low is not None else high
+    assert given is not None
+    whole = ipaddress.ip_network("0.0.0.0/0" if given.version == 4 else "::/0")
+    return (low if low is not None else whole.network_address,
+            high if high is not None else whole.broadcast_address)
+
+
+def _key(address: Address) -> bytes:
+    """Addresses in order as bytes: by version, then by value (memcmp order)."""
+    return bytes([address.version]) + address.packed
+
+
+def ip_in(values: str | None, low: bytes, high: bytes) -> int:
+    """SQLite function: 1 if any comma-separated address in ``values`` is within
+    [low, high] (keys of :func:`_key`, one version). What is not an address: no match."""
+    if values is None:
+        return 0
+    for text in values.split(","):
+        try:
+            key = _key(ipaddress.ip_address(text.strip()))
+        except ValueError:
+            continue
+        if low <= key <= high:
+            return 1
+    return 0
+
+
+def _sql_ip(col: str, low: Address, high: Address, params: list[Any]) -> str:
+    test = f"{IP_MATCH_FUNCTION}({col}, ?, ?)"
+    # IPv4 with whole octets in common: a text prefix first, which the column's index can
+    # serve; the function checks what the prefix lets through
+    prefix = _common_octets(low, high) if low.version == 4 and col not in MULTI else ""
+    if prefix:
+        params.extend([prefix + ".*", _key(low), _key(high)])
+        return f"({col} GLOB ? AND {test})"
+    params.extend([_key(low), _key(high)])
+    return test
+
+
+def _common_octets(low: Address, high: Address) -> str:
+    same = []
+    for a, b in zip(str(low).split(".")[:3], str(high).split(".")[:3], strict=True):
+        if a != b:
+            break
+        same.append(a)
+    return ".".join(same)
+
+
 # -- SQLite -----------------------------------------------------------------------------------
 def _sql_field(field: str) -> str:
     from socctl.store.sqlite import COLUMN_NAMES, COLUMN_OF
@@ -201,6 +314,10 @@ def _sql(node: Node, params: list[Any]) -> str:
         params.append("%" + _like(node.value) + "%")
         return "message LIKE ? ESCAPE '\\'"
     col = _sql_field(node.field)
+    if is_ip_field(node.field) and not (node.op == "=" and node.value == "*"):
+        span = ip_range(node)
+        if span is not None:
+            return _sql_ip(col, *span, params)
     if node.op == "range":
         parts = []
         if node.value != "*":
@@ -247,6 +364,10 @@ def _es(node: Node) -> dict[str, Any]:
     if node.field is None:
         return {"match_phrase": {"log.original": node.value}}
     field = {"ts": "@timestamp", "dataset": "event.dataset"}.get(node.field, node.field)
+    if is_ip_field(field) and not (node.op == "=" and node.value == "*"):
+        span = ip_range(node)
+        if span is not None:
+            return {"range": {field: {"gte": str(span[0]), "lte": str(span[1])}}}
     if node.op == "range":
         rng: dict[str, str] = {}
         if node.value != "*":

@@ -384,9 +384,10 @@ class SqliteStore:
     def search(self, query: str = "", *, since: float | None = None, until: float | None = None,
                limit: int = 100, newest_first: bool = True) -> list[Event]:
         """Events matching a query (see :mod:`socctl.store.query`), newest first."""
-        from socctl.store.query import compile_sqlite
+        from socctl.store.query import IP_MATCH_FUNCTION, compile_sqlite, ip_in
 
         where, params = compile_sqlite(query)
+        self.db.create_function(IP_MATCH_FUNCTION, 3, ip_in, deterministic=True)
         clauses = [where] if where else []
         if since is not None:
             clauses.append("ts >= ?")

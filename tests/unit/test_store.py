@@ -89,6 +89,16 @@ def test_columns_hold_the_ecs_values(store: SqliteStore) -> None:
     ("postgresql.log.database:bhxh", 6),
     ("ssh.method:publickey", 1),
     ("threat.indicator.ip:*", 0),
+    # addresses compare as addresses (text order put 203.0.113.20 before 203.0.113.5)
+    ("source.ip:203.0.113.5", 3),
+    ("source.ip:203.0.113.0/24", 8),
+    ("source.ip:203.0.113.*", 8),
+    ("source.ip:[203.0.113.5 TO 203.0.113.20]", 7),
+    ("source.ip:>203.0.113.9", 4),
+    ("source.ip:<203.0.113.20", 15),
+    ("source.ip:198.18.0.0/15", 5),  # the lab's range: not whole octets
+    ("source.ip:198.18.0.0/15 AND NOT source.ip:198.19.0.0/16", 3),
+    ("source.ip:[198.51.100.0 TO *] AND source.ip:<=203.0.113.5", 6),
 ])
 def test_search(store: SqliteStore, query: str, count: int) -> None:
     assert len(store.search(query, limit=1000)) == count, compile_sqlite(query)
@@ -101,7 +111,21 @@ def test_search_since_limit_and_order(store: SqliteStore) -> None:
     assert stamps == sorted(stamps, reverse=True)
 
 
-@pytest.mark.parametrize("bad", ["a:", "(x", "x)", "AND", "f:[1 2]", "NOT"])
+def test_an_ip_field_holding_several_addresses_matches_any_of_them(tmp_path: Path) -> None:
+    db = SqliteStore(tmp_path / "events.db")
+    ev = events("syslog", "auth.log")[0]
+    ev["host"] = {"name": "dc-primary-fw1", "ip": ["198.18.0.1", "2001:db8::5"]}
+    db.insert([ev])
+    assert db.db.execute("SELECT host_ip FROM events").fetchone()[0] == "198.18.0.1,2001:db8::5"
+    for query, count in (("host.ip:2001:db8::/32", 1), ("host.ip:198.18.0.0/24", 1),
+                         ("host.ip:[2001:db8::1 TO 2001:db8::4]", 0), ("host.ip:10.0.0.0/8", 0),
+                         ("host.ip:[2001:db8::5 TO *]", 1)):
+        assert len(db.search(query)) == count, query
+
+
+@pytest.mark.parametrize("bad", ["a:", "(x", "x)", "AND", "f:[1 2]", "NOT", "source.ip:foo",
+                                 "source.ip:203.*.1", "source.ip:10.0.0.0/33",
+                                 "source.ip:[::1 TO 198.18.0.1]", "host.ip:>255.255.255.255"])
 def test_bad_queries_are_errors(bad: str) -> None:
     with pytest.raises(QueryError):
         compile_sqlite(bad)
@@ -113,6 +137,14 @@ def test_es_query_translation() -> None:
         {"bool": {"must_not": [{"term": {"user.name": "root"}}]}}]}}
     assert compile_es("http.response.status_code:[400 TO *]") == {
         "range": {"http.response.status_code": {"gte": "400"}}}
+    # the ip type compares addresses too: networks, octets and open ends as ranges
+    assert compile_es("source.ip:198.18.4.0/22") == {
+        "range": {"source.ip": {"gte": "198.18.4.0", "lte": "198.18.7.255"}}}
+    assert compile_es("destination.ip:198.18.4.*") == {
+        "range": {"destination.ip": {"gte": "198.18.4.0", "lte": "198.18.4.255"}}}
+    assert compile_es("source.ip:>203.0.113.9") == {
+        "range": {"source.ip": {"gte": "203.0.113.10", "lte": "255.255.255.255"}}}
+    assert compile_es("source.ip:203.0.113.9") == {"term": {"source.ip": "203.0.113.9"}}
 
 
 def test_retention_prunes_by_event_time(store: SqliteStore) -> None:
