@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# The collectors read zone-less times (RFC 3164) in this host's zone (collect.yaml:
+# timezone: local) and the fixtures' expected times are UTC: the suite runs in UTC, and
+# so do the collectors and lab daemons it starts, whatever the machine's zone.
+# tests/unit/test_collect_replay.py sets another zone where that is what it tests.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from socctl.collector.parsers import PARSERS
 from socctl.content import error, line_of, load_yaml, validate
@@ -28,6 +35,19 @@ SourceType = Literal["syslog_udp", "syslog_tcp", "syslog_tls", "file", "snmp_tra
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is not None:
+        from socctl.collector.syslog import zone_named
+
+        zone_named(value)  # ValueError: unknown time zone ...
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_zone)]
+"""Where times written without a zone were written: UTC, local (the collector host's
+zone) or an IANA name (Asia/Ho_Chi_Minh)."""
 
 
 def _check_listen(value: str) -> str:
@@ -75,6 +95,8 @@ class Parser(Strict):
     dataset: str
     options: dict[str, str] = {}
     routes: dict[str, str] = {}
+    timezone: TimeZone | None = None
+    """This collector's devices' zone, when it differs from collect.yaml's."""
 
     @field_validator("dataset")
     @classmethod
@@ -151,6 +173,7 @@ class Enrichment(Strict):
 
 class CollectFile(Strict):
     sink: Literal["sqlite", "elasticsearch"] = "sqlite"
+    timezone: TimeZone = "local"
     store: StoreSettings = StoreSettings()
     spool: SpoolSettings = SpoolSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
@@ -164,6 +187,8 @@ class Collector:
     name: str
     spec: CollectorFile
     path: Path
+    timezone: str = "local"
+    """The zone of times its lines write without one (its own, or collect.yaml's)."""
 
     @property
     def dataset(self) -> str:
@@ -242,7 +267,8 @@ def build_collection(folder: Path) -> tuple[Collection | None, list[Problem]]:
                     Location.of(path, line_of(data, ("source", "listen")), "source.listen"),
                     f"{proto} {spec.source.listen} is already used by {listens[key].name}"))
             listens[key] = path
-        collectors[spec.name] = Collector(spec.name, spec, path)
+        collectors[spec.name] = Collector(spec.name, spec, path,
+                                          spec.parser.timezone or settings.timezone)
     if not collectors and not any(p.severity is Severity.ERROR for p in problems):
         problems.append(error(Location.of(folder / "sources"), "no collector definitions"))
     collection = Collection(folder, settings, collectors)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from socctl.collector.ecs import ECS_VERSION, Event, ParseError
 from socctl.collector.parsers import MODULES, PARSERS
-from socctl.collector.syslog import Header, parse_header
+from socctl.collector.syslog import UTC, Header, Zone, parse_header, zone_named
 
 if TYPE_CHECKING:
     from socctl.collector.enrich import Enricher
@@ -95,12 +95,19 @@ def parse_event(dataset: str, line: str, received: float,
                 routes: Mapping[str, str] | None = None) -> tuple[float | None, Event]:
     """``(time written in the line, event)``: the hot-path form of :func:`parse_line` (no
     ISO formatting needed by the caller, which stores the epoch). The time is ``None``
-    when the line has none; ``@timestamp`` is then ``received``."""
+    when the line has none; ``@timestamp`` is then ``received``. ``options["timezone"]``
+    (a :class:`~socctl.collector.syslog.Zone` or its name; default UTC) is the zone of
+    times written without one."""
     check_line(line)
     raw = line.rstrip("\r\n")
     if not raw or raw.isspace():
         raise ParseError("empty line")
-    header = parse_header(raw, received)
+    opts = options or {}
+    zone = opts.get("timezone", UTC)
+    if not isinstance(zone, Zone):
+        zone = zone_named(str(zone))
+        opts = {**opts, "timezone": zone}
+    header = parse_header(raw, received, zone)
     body = header.msg if header is not None else raw
     if header is None and raw[:1] == "<" and (pm := RE_PRI.match(raw)) is not None:
         # A PRI but no standard header (Cisco IOS: "<189>123: *Nov 22 ...: %SYS-5-...")
@@ -136,7 +143,6 @@ def parse_event(dataset: str, line: str, received: float,
             ev["log"]["syslog"] = {**ev["log"].get("syslog", {}), "msgid": header.msgid}
         if header.sd:
             ev["log"]["syslog"] = {**ev["log"].get("syslog", {}), "structured_data": header.sd}
-    opts = options or {}
     try:
         ts = parser(body, ev, opts)
     except ParseError as exc:
@@ -158,7 +164,8 @@ def parse_line(dataset: str, line: str, *, received: float | None = None,
                enrich: Enricher | None = None) -> Event:
     """One line -> one nested ECS event dict (``@timestamp`` ISO-8601, ``log.original``).
 
-    ``options`` are the dataset's parser options (``log_line_prefix`` for postgresql).
+    ``options`` are the dataset's parser options (``log_line_prefix`` for postgresql,
+    ``timezone`` for times written without a zone: UTC unless given).
     ``enrich`` adds inventory site/tier/province and botnet-list matches. Raises
     :class:`ParseError` (``.reason``) for a line that belongs in the dead-letter store.
     """

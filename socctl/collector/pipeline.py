@@ -20,6 +20,7 @@ from socctl.collector.enrich import BotnetList, Enricher
 from socctl.collector.parse import DEFAULT_ROUTES, parse_event
 from socctl.collector.sinks import SINKS, Sink
 from socctl.collector.sinks.sqlite import SqliteSink
+from socctl.collector.syslog import zone_named
 from socctl.config import Settings
 from socctl.errors import ConfigError, ValidationFailed
 from socctl.store.sqlite import Row, to_row
@@ -35,7 +36,8 @@ class Processor:
         spec = collector.spec
         self.name = collector.name
         self.dataset = spec.parser.dataset
-        self.options = dict(spec.parser.options)
+        self.options: dict[str, Any] = {**spec.parser.options,
+                                        "timezone": zone_named(collector.timezone)}
         self.routes = {**DEFAULT_ROUTES, **spec.parser.routes}
         self.static: list[tuple[list[str], Any]] = [
             (key.split("."), value) for key, value in spec.ecs.fields.items()]

@@ -10,8 +10,11 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from datetime import datetime
+from datetime import UTC as _UTC
+from datetime import datetime, tzinfo
+from functools import cache
 from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -43,13 +46,79 @@ RE_ISO = re.compile(
     _PRI + r"?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) "
     r"(\S+) ([^\s:\[\]]+)(?:\[(\d{1,10})\])?: ?(.*)\Z", re.DOTALL)
 
-_iso_cache: dict[str, float] = {}
-_bsd_cache: dict[tuple[str, int], float] = {}
+class Zone:
+    """The zone in which a log's zone-less times were written: RFC 3164 stamps, ISO-8601
+    without an offset, FRR's and clamd's log files, Cisco's without a zone name.
+
+    ``UTC``, ``local`` (the collector host's zone: what rsyslog and the hosts beside it
+    write) or an IANA name such as ``Asia/Ho_Chi_Minh``. The agency's devices log in
+    UTC+7: read as UTC, each of their events would be seven hours in the future and out of
+    step with the sources that write an offset (nginx, PostgreSQL, RFC 5424). Conversions
+    are cached per distinct string, per zone (the ingest hot path).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tz: tzinfo | None = (_UTC if name == "UTC" else None if name == "local"
+                                  else ZoneInfo(name))
+        self.iso: dict[str, float] = {}
+        self.bsd: dict[tuple[str, int], float] = {}
+        self._years: dict[int, int] = {}
+
+    def year(self, when: float) -> int:
+        """The year in this zone at ``when`` (cached per quarter hour: zones are offset
+        from UTC by multiples of 15 minutes, and a batch shares its reception time)."""
+        quarter = int(when) // 900
+        year = self._years.get(quarter)
+        if year is None:
+            if len(self._years) > 64:
+                self._years.clear()
+            at = quarter * 900
+            year = self._years[quarter] = (time.gmtime(at) if self.tz is _UTC
+                                           else datetime.fromtimestamp(at, self.tz).timetuple()
+                                           ).tm_year
+        return year
+
+    def epoch(self, y: int, mo: int, d: int, hh: int, mi: int, ss: int) -> float:
+        """A wall-clock time of this zone -> epoch seconds (naive: the host's zone)."""
+        if self.tz is _UTC:
+            return float(calendar.timegm((y, mo, d, hh, mi, ss)))
+        return datetime(y, mo, d, hh, mi, ss, tzinfo=self.tz).timestamp()
+
+    def __repr__(self) -> str:
+        return f"Zone({self.name!r})"
 
 
-def iso_to_epoch(text: str) -> float | None:
-    """ISO-8601 (``Z`` or offset; no offset means UTC) -> epoch seconds; ``None`` if bad."""
-    cached = _iso_cache.get(text)
+@cache
+def zone_named(name: str) -> Zone:
+    """The shared :class:`Zone` of a name (its caches are shared too); ValueError if the
+    name is no zone."""
+    try:
+        return Zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (UTC, local, or an IANA name such "
+                         "as Asia/Ho_Chi_Minh)") from None
+
+
+UTC = zone_named("UTC")
+ABBREVIATIONS = {"UTC": 0, "GMT": 0, "Z": 0, "ICT": 7 * 3600}
+"""Zone names a stamp may carry, by their offset; any other name is ambiguous (IST, CST),
+so such a time is read in the collector's zone."""
+
+
+def stamp_epoch(zone: Zone, name: str, y: int, mo: int, d: int, hh: int, mi: int,
+                ss: int) -> float:
+    """A time written with the zone name ``name`` (may be empty) -> epoch seconds."""
+    offset = ABBREVIATIONS.get(name.upper()) if name else None
+    if offset is None:
+        return zone.epoch(y, mo, d, hh, mi, ss)
+    return calendar.timegm((y, mo, d, hh, mi, ss)) - offset
+
+
+def iso_to_epoch(text: str, zone: Zone = UTC) -> float | None:
+    """ISO-8601 (``Z`` or offset; without one, a time of ``zone``) -> epoch seconds;
+    ``None`` if bad."""
+    cached = zone.iso.get(text)
     if cached is not None:
         return cached
     try:
@@ -57,31 +126,23 @@ def iso_to_epoch(text: str) -> float | None:
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        value = calendar.timegm(stamp.timetuple()) + stamp.microsecond / 1e6
+        if zone.tz is _UTC:
+            value = calendar.timegm(stamp.timetuple()) + stamp.microsecond / 1e6
+        else:
+            value = stamp.replace(tzinfo=zone.tz).timestamp() if zone.tz else stamp.timestamp()
     else:
         value = stamp.timestamp()
-    if len(_iso_cache) > 4096:
-        _iso_cache.clear()
-    _iso_cache[text] = value
+    if len(zone.iso) > 4096:
+        zone.iso.clear()
+    zone.iso[text] = value
     return value
 
 
-_year_of_hour: dict[int, int] = {}
-
-
-def _year(received: float) -> int:
-    """The UTC year at ``received`` (per hour: a batch shares its reception time)."""
-    hour = int(received) // 3600
-    year = _year_of_hour.get(hour)
-    if year is None:
-        if len(_year_of_hour) > 64:
-            _year_of_hour.clear()
-        year = _year_of_hour[hour] = time.gmtime(hour * 3600).tm_year
-    return year
-
-
-def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float) -> float | None:
-    """RFC 3164 time (no year, no zone: UTC assumed) -> epoch, year inferred from ``received``.
+def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float,
+                 zone: Zone = UTC) -> float | None:
+    """RFC 3164 time (no year, no zone: a time of ``zone``) -> epoch, year inferred from
+    ``received`` (the year in ``zone`` then: at 00:30 on 1 January in Hanoi it is still
+    the last year in UTC).
 
     A time more than two days ahead of reception belongs to last year (December lines
     read in January).
@@ -89,22 +150,22 @@ def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float)
     month = MONTHS.get(mon)
     if month is None:
         return None
-    year = _year(received)
+    year = zone.year(received)
     key = (f"{mon}{day} {hh}{mm}{ss}", year)
-    cached = _bsd_cache.get(key)
+    cached = zone.bsd.get(key)
     if cached is not None:
         return cached
     try:
-        value = float(calendar.timegm((year, month, int(day), int(hh), int(mm), int(ss))))
         if not (1 <= int(day) <= 31 and int(hh) < 24 and int(mm) < 60 and int(ss) < 61):
             return None
+        value = zone.epoch(year, month, int(day), int(hh), int(mm), int(ss))
+        if value > received + 2 * 86400:
+            value = zone.epoch(year - 1, month, int(day), int(hh), int(mm), int(ss))
     except (ValueError, OverflowError):
         return None
-    if value > received + 2 * 86400:
-        value = float(calendar.timegm((year - 1, month, int(day), int(hh), int(mm), int(ss))))
-    if len(_bsd_cache) > 4096:
-        _bsd_cache.clear()
-    _bsd_cache[key] = value
+    if len(zone.bsd) > 4096:
+        zone.bsd.clear()
+    zone.bsd[key] = value
     return value
 
 
@@ -112,14 +173,15 @@ def _nil(value: str) -> str | None:
     return None if value == "-" else value
 
 
-def parse_header(line: str, received: float) -> Header | None:
-    """The syslog header of ``line``, or ``None`` when it has none we recognise."""
+def parse_header(line: str, received: float, zone: Zone = UTC) -> Header | None:
+    """The syslog header of ``line``, or ``None`` when it has none we recognise; a time
+    without a zone is one of ``zone``."""
     first = line[:1]
     if first == "<":
         m = RE_5424.match(line)
         if m is not None:
             pri, stamp, host, app, procid, msgid, sd, msg = m.groups()
-            ts = iso_to_epoch(stamp) if stamp != "-" else None
+            ts = iso_to_epoch(stamp, zone) if stamp != "-" else None
             pid = int(procid) if procid.isdigit() and len(procid) < 11 else None
             if msg and msg.startswith("\ufeff"):
                 msg = msg[1:]
@@ -132,16 +194,16 @@ def parse_header(line: str, received: float) -> Header | None:
         m = RE_ISO.match(line)
         if m is not None:
             pri, stamp, host, app, pid_s, msg = m.groups()
-            return Header(iso_to_epoch(stamp), host, app, int(pid_s) if pid_s else None, msg,
+            return Header(iso_to_epoch(stamp, zone), host, app, int(pid_s) if pid_s else None, msg,
                           int(pri) if pri else None, fmt="iso")
     m = RE_3164.match(line)
     if m is not None:
         pri, mon, day, hh, mm, ss, host, app, pid_s, msg = m.groups()
-        return Header(bsd_to_epoch(mon, day, hh, mm, ss, received), host, app,
+        return Header(bsd_to_epoch(mon, day, hh, mm, ss, received, zone), host, app,
                       int(pid_s) if pid_s else None, msg, int(pri) if pri else None)
     m = RE_3164_NOTAG.match(line)
     if m is not None:
         pri, mon, day, hh, mm, ss, host, msg = m.groups()
-        return Header(bsd_to_epoch(mon, day, hh, mm, ss, received), host, None, None, msg,
+        return Header(bsd_to_epoch(mon, day, hh, mm, ss, received, zone), host, None, None, msg,
                       int(pri) if pri else None)
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -55,6 +56,38 @@ def test_ids_lead_with_the_lines_own_time_and_not_with_its_arrival() -> None:
                                                                          1795343600.25))
     assert first[0] == again[0] == "00000000" + content[8:]
     assert first[1] != again[1]  # its @timestamp is the arrival
+
+
+def test_zone_less_times_are_read_in_this_hosts_zone_or_the_collectors(tmp_path: Path
+                                                                        ) -> None:
+    """collect.yaml's ``timezone: local``: rsyslog beside the collector and the agency's
+    devices write RFC 3164 times, which carry no zone, in the host's zone (UTC+7 in
+    Hanoi); read as UTC they were seven hours in the future. A collector whose devices
+    log in another zone says so in its parser.timezone."""
+    line = ("Nov 22 14:43:17 p01-rtr1 sshd[812]: Failed password for root from 203.0.113.5 "
+            "port 4242 ssh2")
+    log = tmp_path / "auth.log"
+    log.write_text(line + "\n")
+    for tz, expect in (("Asia/Ho_Chi_Minh", "-11-22T07:43:17.000Z"),
+                       ("UTC", "-11-22T14:43:17.000Z")):
+        env = {"SOCCTL_STATE_DIR": str(tmp_path / tz.replace("/", "-")), "TZ": tz}
+        assert socctl("collect", "replay", "--source", "auth", str(log), env=env).returncode == 0
+        found = socctl("events", "search", "user.name:root", "--since", "100000d", "-o",
+                       "json", env=env)
+        stamps = [e["@timestamp"] for e in json.loads(found.stdout)]
+        assert len(stamps) == 1 and stamps[0].endswith(expect), (tz, stamps)
+    folder = tmp_path / "collectors"
+    shutil.copytree(REPO / "collectors", folder)
+    auth = folder / "sources" / "auth.yaml"
+    auth.write_text(auth.read_text().replace("  dataset: syslog\n",
+                                             "  dataset: syslog\n  timezone: Asia/Ho_Chi_Minh\n"))
+    collection = load_collection(folder)
+    assert collection.get("auth").timezone == "Asia/Ho_Chi_Minh"
+    assert collection.get("sshd").timezone == "local"  # this process runs in UTC (conftest)
+    received = 1795340000.0  # 2026-11-22T09:33:20Z
+    own, _ = Processor(collection.get("auth")).event(line, received, "0" * 32)
+    host, _ = Processor(collection.get("sshd")).event(line, received, "0" * 32)
+    assert host - own == 7 * 3600
 
 
 def test_replay_hostile_file_dead_letters_with_raw_bytes(tmp_path: Path) -> None:

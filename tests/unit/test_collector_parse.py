@@ -265,6 +265,62 @@ def test_year_is_inferred_for_bsd_timestamps() -> None:
     assert ev["@timestamp"] == "2026-12-31T23:59:59.000Z"
 
 
+HANOI = {"timezone": "Asia/Ho_Chi_Minh"}  # UTC+7, as the agency's devices log
+PG = "[4242] app@bhxh FATAL:  password authentication failed for user \"app\""
+CISCO = "%SYS-5-CONFIG_I: Configured from console by netops on vty0 (198.18.0.1)"
+
+
+@pytest.mark.parametrize(("dataset", "line", "utc"), [
+    # written without a zone: read in the collector's
+    ("syslog", "Nov 22 14:43:17 p01-rtr1 sshd[812]: Failed password for root from "
+               "203.0.113.5 port 4242 ssh2", "2026-11-22T07:43:17.000Z"),
+    ("syslog", "2026-11-22T14:43:17 p01-rtr1 sshd[812]: Connection closed by 203.0.113.5",
+     "2026-11-22T07:43:17.000Z"),
+    ("frr", "2026/11/22 14:43:17 OSPF: [AZ6WF-7E8WC] AdjChg: Nbr 198.19.2.1(198.19.255.1) on "
+            "wan1: Full -> Deleted (InactivityTimer)", "2026-11-22T07:43:17.000Z"),
+    ("clamav", "Sun Nov 22 14:43:17 2026 -> /var/spool/x/invoice.pdf.exe: "
+               "Win.Trojan.Agent-123 FOUND", "2026-11-22T07:43:17.000Z"),
+    ("cisco_ios", f"<189>125: p01d01-rtr1: *Nov 22 14:43:17.123: {CISCO}",
+     "2026-11-22T07:43:17.000Z"),
+    ("postgresql", f"2026-11-22 14:43:17.123 {PG}", "2026-11-22T07:43:17.123Z"),
+    # a zone the line writes wins: an offset, Z, or an unambiguous name
+    ("syslog", "2026-11-22T07:43:17Z p01-rtr1 sshd[812]: Connection closed by 203.0.113.5",
+     "2026-11-22T07:43:17.000Z"),
+    ("syslog", "<38>1 2026-11-22T16:43:17+09:00 p01-rtr1 sshd 812 - - Connection closed",
+     "2026-11-22T07:43:17.000Z"),
+    ("cisco_ios", f"<189>125: p01d01-rtr1: *Nov 22 07:43:17.123 UTC: {CISCO}",
+     "2026-11-22T07:43:17.000Z"),
+    ("cisco_ios", f"<189>125: p01d01-rtr1: *Nov 22 2026 14:43:17.123 ICT: {CISCO}",
+     "2026-11-22T07:43:17.000Z"),
+    ("postgresql", f"2026-11-22 07:43:17.123 UTC {PG}", "2026-11-22T07:43:17.123Z"),
+    ("postgresql", f"2026-11-22 16:43:17.123 +09 {PG}", "2026-11-22T07:43:17.123Z"),
+    ("postgresql", f"2026-11-22 14:43:17.123 CST {PG}", "2026-11-22T07:43:17.123Z"),  # ambiguous
+])
+def test_times_without_a_zone_are_read_in_the_collectors_zone(dataset: str, line: str,
+                                                              utc: str) -> None:
+    """Read as UTC, every RFC 3164 line from a device logging in UTC+7 was seven hours in
+    the future, out of step with nginx, PostgreSQL and RFC 5424 lines, which say their
+    zone."""
+    assert parse_line(dataset, line, received=RECEIVED, options=HANOI)["@timestamp"] == utc
+
+
+def test_the_year_of_a_bsd_time_is_the_year_where_it_was_written() -> None:
+    """00:00:05 on 1 January in Hanoi is still 31 December in UTC: the year comes from
+    the reception time in the collector's zone, not in UTC."""
+    new_year = 1798736410.0  # 2026-12-31T17:00:10Z = 2027-01-01T00:00:10+07:00
+    ev = parse_line("syslog", "Jan  1 00:00:05 h sshd[1]: x", received=new_year,
+                    options=HANOI)
+    assert ev["@timestamp"] == "2026-12-31T17:00:05.000Z"
+    ev = parse_line("syslog", "Dec 31 23:59:59 h sshd[1]: x", received=new_year,
+                    options=HANOI)
+    assert ev["@timestamp"] == "2026-12-31T16:59:59.000Z"
+
+
+def test_an_unknown_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown time zone 'Asia/Hanoi'"):
+        parse_line("syslog", "Nov 22 14:43:17 h sshd[1]: x", options={"timezone": "Asia/Hanoi"})
+
+
 def _all_fixture_lines() -> list[tuple[str, str]]:
     datasets: dict[str, str] = {
         "sshd-E.log": "sshd", "auth.log": "syslog", "nginx-access.log": "nginx.access",

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from socctl.collector.ecs import Event, ParseError
-from socctl.collector.syslog import bsd_to_epoch
+from socctl.collector.syslog import MONTHS, UTC, bsd_to_epoch, stamp_epoch
 
 RE_MSG = re.compile(
     r"(?:(?P<seq>\d+): )?(?:(?P<host>[^\s:]+): )?(?:[*.]?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d+) "
-    r"(?:\d{4} )?(?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d)(?:\.\d+)?(?: [A-Z]{2,5})?: )?"
+    r"(?:(?P<year>\d{4}) )?(?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d)(?:\.\d+)?"
+    r"(?: (?P<tz>[A-Z]{2,5}))?: )?"
     r"%(?P<fac>[A-Z0-9_]+)-(?P<sev>[0-7])-(?P<mn>[A-Z0-9_]+): (?P<text>.*)\Z", re.DOTALL)
 RE_ANY = re.compile(r"%(?P<fac>[A-Z0-9_]+)-(?P<sev>[0-7])-(?P<mn>[A-Z0-9_]+): (?P<text>.*)\Z",
                     re.DOTALL)
@@ -93,6 +94,17 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
         e.update(action="ospf_adjacency_change", category=["network"], type=["change"],
                  outcome="success" if r.group("new") == "FULL" else "failure")
     if groups.get("mon"):
+        zone = opts.get("timezone", UTC)
+        if groups.get("year") or groups.get("tz"):  # "show-timezone" / "year" stamps
+            if groups["mon"] not in MONTHS:
+                return None
+            try:
+                return stamp_epoch(zone, groups.get("tz") or "",
+                                   int(groups["year"] or time.gmtime().tm_year),
+                                   MONTHS[groups["mon"]], int(groups["day"]),
+                                   int(groups["hh"]), int(groups["mm"]), int(groups["ss"]))
+            except (ValueError, OverflowError):
+                return None
         return bsd_to_epoch(groups["mon"], groups["day"], groups["hh"], groups["mm"],
-                            groups["ss"], time.time())
+                            groups["ss"], time.time(), zone)
     return None

@@ -7,13 +7,12 @@ event"), file.path/name for clamd, email.* for clamav-milter.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from socctl.collector.ecs import Event
-from socctl.collector.syslog import MONTHS
+from socctl.collector.syslog import MONTHS, UTC
 
 RE_LOGTIME = re.compile(r"[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<hh>\d\d):"
                         r"(?P<mm>\d\d):(?P<ss>\d\d) (?P<year>\d{4}) -> ")
@@ -29,8 +28,12 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
     ts: float | None = None
     if (t := RE_LOGTIME.match(body)) is not None:  # clamd's LogFile with LogTime
         month = MONTHS.get(t.group("mon"), 1)
-        ts = float(calendar.timegm((int(t.group("year")), month, int(t.group("day")),
-                                    int(t.group("hh")), int(t.group("mm")), int(t.group("ss")))))
+        try:
+            ts = opts.get("timezone", UTC).epoch(
+                int(t.group("year")), month, int(t.group("day")), int(t.group("hh")),
+                int(t.group("mm")), int(t.group("ss")))
+        except (ValueError, OverflowError):
+            ts = None
         body = body[t.end():]
         ev["message"] = body
     if (m := RE_MILTER.match(body)) is not None:

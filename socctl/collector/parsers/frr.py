@@ -8,12 +8,12 @@ or ``bgp_adjacency_change`` with ``frr.neighbor``, ``frr.interface``, ``frr.stat
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from socctl.collector.ecs import Event
+from socctl.collector.syslog import UTC
 
 RE_FILE = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d+)? "
                      r"(?P<daemon>[A-Z0-9]+): ")
@@ -34,7 +34,10 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
     m = RE_FILE.match(body)
     if m is not None:  # FRR's own "log file" format: 2026/11/22 07:43:17 OSPF: ...
         y, mo, d, hh, mi, ss = (int(x) for x in m.groups()[:6])
-        ts = float(calendar.timegm((y, mo, d, hh, mi, ss)))
+        try:
+            ts = opts.get("timezone", UTC).epoch(y, mo, d, hh, mi, ss)
+        except (ValueError, OverflowError):
+            ts = None
         ev["process"] = {"name": m.group("daemon").lower() + "d"
                          if m.group("daemon") in ("OSPF", "BGP", "ISIS", "BFD", "OSPF6")
                          else m.group("daemon").lower()}

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from socctl.collector.ecs import Event, ParseError
+from socctl.collector.syslog import UTC, Zone, stamp_epoch
 
 DEFAULT_PREFIX = "%m [%p] %q%u@%d "
 
@@ -44,7 +45,6 @@ _ESCAPES: dict[str, str] = {
 }
 _LEVELS = ("LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG[1-5]?|DETAIL|HINT|STATEMENT"
            "|CONTEXT|QUERY|LOCATION")
-_TZ = {"UTC": 0, "GMT": 0, "Z": 0, "ICT": 7 * 3600}
 
 RE_AUTH_FAIL = re.compile(r'password authentication failed for user "(?P<user>[^"]*)"')
 RE_NO_HBA = re.compile(r'no pg_hba\.conf entry for host "(?P<ip>[^"]*)", user "(?P<user>[^"]*)"'
@@ -100,7 +100,9 @@ def compile_prefix(prefix: str) -> re.Pattern[str]:
                       + r"):\s+(?P<msg>.*)\Z", re.DOTALL)
 
 
-def _epoch(text: str) -> float | None:
+def _epoch(text: str, zone: Zone) -> float | None:
+    """%t / %m: ``2026-11-22 07:43:17.123 +07`` or with a zone name (``UTC``, ``ICT``);
+    none, or a name that is ambiguous, is read in the collector's zone."""
     date, _, rest = text.partition(" ")
     clock = rest[:8]
     tail = rest[8:]
@@ -112,18 +114,16 @@ def _epoch(text: str) -> float | None:
         frac = float(tail[:k])
         tail = tail[k:]
     tail = tail.strip()
-    offset = 0
-    if tail[:1] in "+-" and tail:
-        digits = tail[1:].replace(":", "")
-        offset = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) >= 4 else 0)
-        offset *= 1 if tail[0] == "+" else -1
-    elif tail:
-        offset = _TZ.get(tail.upper(), 0)
     try:
         y, mo, d = (int(x) for x in date.split("-"))
         hh, mi, ss = (int(x) for x in clock.split(":"))
-        return calendar.timegm((y, mo, d, hh, mi, ss)) + frac - offset
-    except ValueError:
+        if tail[:1] in "+-" and tail:
+            digits = tail[1:].replace(":", "")
+            offset = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) >= 4 else 0)
+            offset *= 1 if tail[0] == "+" else -1
+            return calendar.timegm((y, mo, d, hh, mi, ss)) + frac - offset
+        return stamp_epoch(zone, tail, y, mo, d, hh, mi, ss) + frac
+    except (ValueError, OverflowError):
         return None
 
 
@@ -203,7 +203,7 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
     if pg:
         ev["postgresql"] = {"log": pg}
     if g.get("ts"):
-        return _epoch(g["ts"])
+        return _epoch(g["ts"], opts.get("timezone", UTC))
     if g.get("epoch"):
         return float(g["epoch"])
     return None
