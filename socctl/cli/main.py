@@ -89,7 +89,8 @@ def cli(ctx: click.Context, config_path: Path | None, output: str, debug: bool,
     from socctl.cli.render import PrintableFormatter
 
     handler = logging.StreamHandler()
-    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s",
+                                            tracebacks=debug or level <= logging.DEBUG))
     logging.basicConfig(level=level, handlers=[handler])
     ctx.obj = AppContext(config_path=config_path, output=output, debug=debug,
                          verbosity=verbosity)

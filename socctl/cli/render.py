@@ -29,9 +29,19 @@ def printable(text: str) -> str:
 
 class PrintableFormatter(logging.Formatter):
     """Log records can quote a peer's bytes (a collector's warning about a line): on a
-    terminal they are shown, not obeyed."""
+    terminal they are shown, not obeyed. Tracebacks attached to records only with
+    ``tracebacks`` (-vv, --debug): the Elasticsearch client logs one per retry, and an
+    unreachable cluster filled the screen with six of them before socctl's own one-line
+    error."""
+
+    def __init__(self, fmt: str, tracebacks: bool = False) -> None:
+        super().__init__(fmt)
+        self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
+        if not self.tracebacks and (record.exc_info or record.exc_text or record.stack_info):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None,
+                                            "exc_text": None, "stack_info": None})
         return printable(super().format(record))
 
 

@@ -105,6 +105,26 @@ def test_setup_es_installs_template_and_ilm(tmp_path: Path, fake: FakeElasticsea
     assert fake.policies["socctl-logs"]["policy"]["phases"]["delete"]["min_age"] == "30d"
 
 
+def test_search_of_an_unreachable_cluster_is_one_error_not_a_traceback_per_retry(
+        tmp_path: Path) -> None:
+    """The client logs each retry with the exception's traceback: six of them filled the
+    screen before socctl's one-line error. The retries stay visible (one line each); the
+    tracebacks only with -vv. Nothing listens on the port (no server needed)."""
+    url = f"http://127.0.0.1:{free_port()}"
+    h = Harness(tmp_path, [{"name": "tail", "source": {"type": "file",
+                                                        "paths": [str(tmp_path / "x.log")]},
+                            "parser": {"dataset": "sshd"}}],
+                collect={"sink": "elasticsearch",
+                         "elasticsearch": {"url": url, "max_retries": 2}})
+    out = h.socctl("events", "search", "user.name:root")
+    assert out.returncode == 1
+    assert f"error: Elasticsearch search failed at {url}" in out.stderr, out.stderr
+    assert "Retrying request after failure" in out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    verbose = h.socctl("-vv", "events", "search", "user.name:root")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
 def test_collector_into_es_survives_an_outage_and_reconciles(tmp_path: Path) -> None:
     es = FakeElasticsearch(port=free_port())
     es.start()
