@@ -286,3 +286,20 @@ def test_retention_of_a_large_expired_backlog_goes_on_while_events_are_shipped(
     harness.stop()
     stats = harness.stats()
     assert stats["sink"]["pruned"] == expired and stats["store"]["events"] == 100
+
+
+def test_the_live_status_shows_each_source_and_the_sink(tmp_path: Path) -> None:
+    """``collect run --status`` (on by default in a terminal): per source its counters,
+    then the spool and the sink's health. Forced on here, where stdout is a pipe, so the
+    table is printed once when the run ends."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"\n".join(line(i) for i in range(3)) + b"\nnot syslog at all\n")
+    h = Harness(tmp_path, [{"name": "app", "source": {"type": "file", "paths": [str(log)]},
+                            "parser": {"dataset": "syslog"}}], env={"COLUMNS": "250"})
+    out = h.socctl("collect", "run", "--status", "--duration", "3")
+    assert out.returncode == 0, out.stderr
+    row = next(r for r in out.stdout.splitlines() if " app " in r)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[:2] == ["app", str(log)] and cells[2] == "4", row  # received
+    assert (cells[4], cells[5]) == ("3", "1"), row  # parsed, dead letter
+    assert "sink sqlite healthy" in out.stdout and "spool " in out.stdout, out.stdout
