@@ -18,12 +18,15 @@ from rich.text import Text
 from socctl.errors import Problem, Severity
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (9, 10)}
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F),
+                                              *range(0x2066, 0x206A))})
 
 
 def printable(text: str) -> str:
     """Control characters as ``\\xNN``: a log line can carry a terminal's escape sequences
     (set the title, clear the screen, rewrite what is shown) or NULs, and an analyst's
-    terminal must show them, not obey them. Tab and newline are kept."""
+    terminal must show them, not obey them. Tab and newline are kept. Bidirectional
+    overrides too (``\\u202e``): "invoice\\u202efdp.exe" would show as "invoiceexe.pdf"."""
     return text.translate(_CONTROL)
 
 

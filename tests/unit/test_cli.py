@@ -166,21 +166,22 @@ def test_what_the_estate_wrote_is_shown_not_obeyed(tmp_path: Path) -> None:
     escape sequences in a line (set the title, clear the screen) reached the analyst's
     terminal; NULs of a dead letter too. All of it is shown as text, colours on or off."""
     log = tmp_path / "auth.log"
-    users = [b"[/x]", b"[red]eve", b"a\x1b]0;pwned\x07b\x1b[2J"]
+    users = [b"[/x]", b"[red]eve", b"a\x1b]0;pwned\x07b\x1b[2J", "adm\u202enimda".encode()]
     log.write_bytes(b"".join(b"Nov 22 07:43:1%d p01-rtr1 sshd[812]: Failed password for "
                              b"invalid user %s from 203.0.113.9 port 2222 ssh2\n" % (k, u)
                              for k, u in enumerate(users)) + b"nul\x00 line\n")
     env = {"SOCCTL_STATE_DIR": str(tmp_path / "state"), "COLUMNS": ""}
     replay = socctl("collect", "replay", "--source", "auth", str(log), "-o", "json", env=env)
     counts = json.loads(replay.stdout)
-    assert (counts["read"], counts["stored"], counts["dead_letter"]) == (4, 3, 1)
+    assert (counts["read"], counts["stored"], counts["dead_letter"]) == (5, 4, 1)
     for colour in ({}, {"FORCE_COLOR": "1", "COLUMNS": "400"}):
         found = socctl("events", "search", "source.ip:203.0.113.9", "--since", "100000d",
                        env={**env, **colour})
         assert found.returncode == 0, found.stderr
-        for shown in ("[/x]", "[red]eve", "a\\x1b]0;pwned\\x07b\\x1b[2J"):
+        for shown in ("[/x]", "[red]eve", "a\\x1b]0;pwned\\x07b\\x1b[2J", "adm\\u202enimda"):
             assert shown in found.stdout, (colour, found.stdout)
         assert "\x1b]0;" not in found.stdout and "\x1b[2J" not in found.stdout
+        assert "\u202e" not in found.stdout
         assert ("\x1b" in found.stdout) == bool(colour)  # colours still work
         dead = socctl("collect", "dead-letter", env={**env, **colour}).stdout
         assert "nul\\x00 line" in dead and "\x00" not in dead, dead
