@@ -19,13 +19,13 @@ import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import islice
 from typing import Any
 
 from socctl.detection.model import Rule, RuleSet, parse_duration
 from socctl.detection.pipeline import FIELD_COLUMNS, build_pipeline, lookup_table
 from socctl.detection.prefilter import MIN_PREDICATES, Need, Prefilter, rule_need, sample_rate
+from socctl.detection.regex import POLICY, compile_pattern
 from socctl.errors import ContentError, Location, SocctlError
 
 SCOPE_VIEW = "socctl_scope"
@@ -91,13 +91,9 @@ class Counting:
     count: int
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def _regexp(pattern: str, value: object) -> bool:
-    return value is not None and _regex(pattern).search(str(value)) is not None
+    """SQL's REGEXP, on RE2 (:mod:`socctl.detection.regex`: linear time on any line)."""
+    return value is not None and compile_pattern(pattern).search(str(value)) is not None
 
 
 #: Read the store through a memory map (SQLite caps it at its compile-time maximum):
@@ -135,7 +131,7 @@ def _collection(rules: Sequence[Rule]) -> Any:
     from sigma.collection import SigmaCollection
 
     dicts = [_plain(yaml.safe_load(r.text)) for r in rules]
-    collection = SigmaCollection.from_dicts(dicts)
+    collection = SigmaCollection.from_dicts(dicts, policy=POLICY)
     collection.resolve_rule_references()
     return collection
 

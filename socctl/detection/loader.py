@@ -126,15 +126,16 @@ def _parse_sigma(data: LineDict, path: Path) -> tuple[Any, list[Problem]]:
     from sigma.exceptions import SigmaError
     from sigma.rule import SigmaRule
 
+    from socctl.detection.regex import POLICY
+
     plain = _plain(data)
     plain.pop("socctl", None)
     cls = SigmaCorrelationRule if "correlation" in plain else SigmaRule
     try:
-        rule = cls.from_dict(plain, collect_errors=True)
+        rule = cls.from_dict(plain, collect_errors=True, policy=POLICY)
     except SigmaError as exc:
-        return None, [error(Location.of(path, _sigma_line(exc, data)), str(exc))]
-    problems = [error(Location.of(path, _sigma_line(exc, data)), str(exc))
-                for exc in rule.errors]
+        return None, [error(_sigma_location(exc, data, path), str(exc))]
+    problems = [error(_sigma_location(exc, data, path), str(exc)) for exc in rule.errors]
     if isinstance(rule, SigmaRule) and not problems:
         try:
             rule.detection.parsed_condition[0].parse()
@@ -144,15 +145,36 @@ def _parse_sigma(data: LineDict, path: Path) -> tuple[Any, list[Problem]]:
     return rule, problems
 
 
-def _sigma_line(exc: Exception, data: LineDict) -> int | None:
+def _sigma_location(exc: Exception, data: LineDict, path: Path) -> Location:
+    """Where pySigma's error is: the line it gives; else the detection item holding a
+    value the message quotes (a bad regex: pySigma names the pattern, not the field);
+    else a top-level key the message names as a word ("invalid" once matched ``id``)."""
     source = getattr(exc, "source", None)
     line = getattr(source, "line", None)
     if isinstance(line, int):
-        return line
+        return Location.of(path, line)
+    text = str(exc)
+    detection = data.get("detection")
+    if isinstance(detection, dict):
+        for quoted in re.findall(r"'([^']+)'", text):
+            for _name, loc in _detection_fields(detection):
+                if quoted in _values(_at(detection, loc)):
+                    return Location.of(path, line_of(data, ["detection", *loc]),
+                                       ".".join(str(p) for p in ["detection", *loc]))
     for key in data:
-        if key in str(exc).lower():
-            return data.key_lines.get(key)
-    return data.line or None
+        if re.search(rf"(?<![\w.-]){re.escape(key)}(?![\w.-])", text.lower()):
+            return Location.of(path, data.key_lines.get(key), key)
+    return Location.of(path, data.line or None)
+
+
+def _at(node: Any, loc: list[str | int]) -> Any:
+    for part in loc:
+        node = node[part]
+    return node
+
+
+def _values(node: Any) -> list[str]:
+    return [str(v) for v in node] if isinstance(node, list) else [str(node)]
 
 
 def _plain(node: Any) -> Any:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,50 @@ def test_suppress_writes_an_owned_expiring_exception_that_the_next_run_honours(
     socctl("collect", "replay", "--source", "nginx", str(later))
     run = socctl("detect", "run", "--rules", str(rules))
     assert run["suppressed"] == 1 and run["new_alerts"] == []  # type: ignore[index]
+
+
+BACKTRACKING_RULE = """\
+title: Long Run of One Letter in a URL
+id: 5b0c7d2e-9a41-4c3e-8f6a-2d1e0b9c8a71
+status: test
+description: A regular expression that backtracks exponentially in Python's re.
+author: socctl tests
+date: 2026-12-02
+tags:
+  - attack.initial-access
+  - attack.t1190
+logsource:
+  category: webserver
+detection:
+  selection:
+    url.original|re: '^/(a+)+$'
+  condition: selection
+falsepositives:
+  - none
+level: low
+"""
+
+
+def test_a_rules_regex_cannot_hold_detection_on_a_crafted_line(env: Path) -> None:
+    """pySigma validates ``|re`` with RE2 (no backtracking); evaluated with Python's re,
+    ``^/(a+)+$`` against "/aaaa...a!" (the attacker's URL) takes 2^40 steps: the run
+    never ends. On RE2 it is linear. The time limit only bounds the test if that
+    regresses; it measures nothing."""
+    rules = env / "rules"
+    rules.mkdir()
+    (rules / "backtrack.yml").write_text(BACKTRACKING_RULE, encoding="utf-8")
+    access = env / "access.log"
+    access.write_text("".join(
+        f'{ATTACKER_WEB} - - [{_nginx_ts(i)}] "GET {url} HTTP/1.1" 404 0 "-" "curl/8"\n'
+        for i, url in enumerate(["/" + "a" * 40 + "!", "/" + "a" * 40, "/ab"])),
+        encoding="utf-8")
+    assert socctl("collect", "replay", "--source", "nginx", str(access))["stored"] == 3  # type: ignore[index]
+    run = subprocess.run([sys.executable, "-m", "socctl", "-o", "json", "detect", "run",
+                          "--all", "--rules", str(rules)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert (result["events"], result["hits"], len(result["new_alerts"])) == (3, 1, 1)
+    shown = socctl("alerts", "show", str(result["new_alerts"][0]))
+    assert [e["message"] for e in shown["events"]] == [  # type: ignore[index]
+        f'{ATTACKER_WEB} - - [{_nginx_ts(1)}] "GET /{"a" * 40} HTTP/1.1" 404 0 "-" "curl/8"']

@@ -72,6 +72,23 @@ def test_pysigma_errors_are_reported_with_the_file(tmp_path: Path) -> None:
     assert any(p.location.path == str(rule) and "missing_one" in p.message for p in problems)
 
 
+def test_a_bad_regex_is_located_at_its_field_and_re2_stays_quiet(tmp_path: Path,
+                                                                capfd) -> None:  # type: ignore[no-untyped-def]
+    """pySigma names the pattern, not the field; "is invalid" once located the error at
+    the rule's ``id`` line ("inval-id"). RE2's C++ library also printed its own copy of
+    the error to stderr."""
+    rule = _copy(tmp_path, "web_sqli")
+    text = rule.read_text()
+    field = next(line for line in text.splitlines() if "|re" in line)
+    key = field.partition(": ")[0]
+    rule.write_text(text.replace(field, f"{key}: '(['"))
+    _, problems = check_rules(tmp_path)
+    [p] = [p for p in problems if "Regular expression" in p.message]
+    assert p.location.line == _line_of(rule, "'(['"), p
+    assert p.location.field == f"detection.union.{key.strip()}", p  # selection "union"
+    assert "re2.cc" not in capfd.readouterr().err
+
+
 def test_correlation_naming_an_unknown_rule(tmp_path: Path) -> None:
     shutil.copy(DETECTIONS / "account" / "ssh_brute_force.yml", tmp_path)
     shutil.copy(DETECTIONS / "account" / "ssh_brute_force.tests.yml", tmp_path)
