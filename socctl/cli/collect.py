@@ -74,7 +74,7 @@ def _status_table(status: dict[str, Any], previous: dict[str, int], interval: fl
 
     t = Table(title="socctl collect", header_style="bold")
     for col in ("source", "listen", "received", "ev/s", "parsed", "dead letter", "shipped",
-                "dup", "udp drops", "conn", "tls fail"):
+                "dup", "udp drops", "conn", "refused", "tls fail"):
         t.add_column(col)
     sources = status["sources"]
     assert isinstance(sources, dict)
@@ -84,7 +84,7 @@ def _status_table(status: dict[str, Any], previous: dict[str, int], interval: fl
         t.add_row(name, str(s.get("listen") or ", ".join(s.get("files", []))),
                   str(s["received"]), f"{rate:,.0f}", str(s["parsed"]), str(s["dead_letter"]),
                   str(s["shipped"]), str(s["duplicates"]), str(s["udp_drops"]),
-                  str(s["connections"]), str(s["tls_failures"]))
+                  str(s["connections"]), str(s["connections_refused"]), str(s["tls_failures"]))
     spool = status["spool"]
     sink = status["sink"]
     assert isinstance(spool, dict) and isinstance(sink, dict)
@@ -121,6 +121,9 @@ def run(app: AppContext, sources: tuple[str, ...], duration: float, status: bool
     runtime.start(freeze_heap=True)
     render.err_console.print(f"collecting: {', '.join(runtime.status().sources)} "
                              f"(pid {__import__('os').getpid()})", highlight=False)
+    for problem in runtime.status().errors:
+        render.err_console.print(render.styled(("warning", "yellow"), f": {problem}"),
+                                 highlight=False)
     deadline = time.monotonic() + duration if duration > 0 else None
     live_on = render.console.is_terminal if status is None else status
     previous: dict[str, int] = {}
@@ -154,7 +157,8 @@ def stats(app: AppContext) -> None:
         render.emit_json(data)
         return
     cols = ["received", "parsed", "dead_letter", "spooled", "shipped", "duplicates",
-            "rejected", "udp_drops", "connections", "tls_failures", "framing_errors"]
+            "rejected", "udp_drops", "connections", "connections_refused", "tls_failures",
+            "framing_errors"]
     render.table("collector " + ("running" if data.get("running") else "stopped"),
                  ["source", *cols],
                  ([name, *(s.get(c, 0) for c in cols)] for name, s in data["sources"].items()))
@@ -164,6 +168,8 @@ def stats(app: AppContext) -> None:
                              f"{store['dead_letter']} dead letters")
     if data.get("note"):
         render.console.print(data["note"])
+    for problem in data.get("errors") or []:
+        render.console.print(render.styled(("warning", "yellow"), f": {problem}"))
 
 
 @group.command("setup-es")

@@ -71,6 +71,8 @@ class Source(Strict):
     paths: tuple[str, ...] = ()
     start_at: Literal["beginning", "end"] = "beginning"
     max_line: Annotated[int, Field(ge=256, le=1 << 20)] = 65536
+    max_connections: Annotated[int, Field(ge=1, le=1 << 16)] = 4096
+    """TCP/TLS: connections open at once; more are closed at accept and counted."""
     snmp_communities: tuple[str, ...] = ()
     snmp_users_env: str | None = None
 

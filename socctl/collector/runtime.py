@@ -14,6 +14,7 @@ import asyncio
 import gc
 import json
 import os
+import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -123,6 +124,7 @@ class Runtime:
         if freeze_heap:
             gc.collect()
             gc.freeze()
+        self._file_limit()
         self.dead.build()
         self._loop_thread = threading.Thread(target=self._loop_main, name="collect-sources",
                                              daemon=True)
@@ -138,6 +140,24 @@ class Runtime:
         self._stats_thread = threading.Thread(target=self._stats_main, name="collect-stats",
                                               daemon=True)
         self._stats_thread.start()
+
+    def _file_limit(self) -> None:
+        """Room for every connection the sources may hold, and then the spool's, the
+        store's and the files' descriptors: the soft limit goes up to the hard one (often
+        1024 against 1,048,576), and a note says when even that is short."""
+        wanted = 256 + sum(c.spec.source.max_connections for c in self.collectors
+                           if c.spec.source.type in ("syslog_tcp", "syslog_tls"))
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY
+                                                   or soft < hard):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                soft = hard
+        except (ValueError, OSError):
+            return
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            self.errors.append(f"open files limit {soft} is below the {wanted} the sources' "
+                               "max_connections may need: lower them or raise the limit")
 
     def _stats_main(self) -> None:
         """Counters on disk every second, whatever the sink or the sources are doing."""

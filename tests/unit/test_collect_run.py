@@ -303,3 +303,51 @@ def test_the_live_status_shows_each_source_and_the_sink(tmp_path: Path) -> None:
     assert cells[:2] == ["app", str(log)] and cells[2] == "4", row  # received
     assert (cells[4], cells[5]) == ("3", "1"), row  # parsed, dead letter
     assert "sink sqlite healthy" in out.stdout and "spool " in out.stdout, out.stdout
+
+
+def test_a_connection_flood_is_refused_over_the_cap_and_senders_go_on(tmp_path: Path) -> None:
+    """A host opening connections and sending nothing used up the collector's file
+    descriptors (then the spool and the store could not open theirs). Over the source's
+    max_connections, connections are closed at accept and counted; the connected senders
+    go on, and a slot freed is taken again. 20 connections, all on loopback."""
+    port = free_port()
+    h = Harness(tmp_path, [{"name": "tcp", "source": {"type": "syslog_tcp",
+                                                       "listen": f"127.0.0.1:{port}",
+                                                       "max_connections": 3},
+                            "parser": {"dataset": "syslog"}}])
+    h.start()
+    sockets: list[socket.socket] = []
+
+    def connect() -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sockets.append(s)
+        return s
+
+    try:
+        held = [connect() for _ in range(3)]
+        held[0].sendall(line(1) + b"\n")
+        assert h.wait_count(1) == 1  # the three are in (the first has been read)
+        for s in [connect() for _ in range(20)]:
+            with contextlib.suppress(ConnectionResetError):
+                assert s.recv(1) == b""  # closed by the collector, not left waiting
+        for k, s in enumerate(held):
+            s.sendall(line(10 + k) + b"\n")
+        assert h.wait_count(4) == 4
+        held[1].close()
+        deadline = time.monotonic() + 10
+        while True:  # the freed slot: a new sender gets in once the close is seen
+            again = connect()
+            again.sendall(line(99) + b"\n")
+            if h.wait_count(5, timeout=1) == 5 or time.monotonic() > deadline:
+                break
+        assert h.count() == 5
+        deadline = time.monotonic() + 10
+        while (tcp := h.stats()["sources"]["tcp"])["connections_refused"] < 20 and \
+                time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert tcp["connections_refused"] >= 20 and tcp["connections"] >= 4, tcp
+        assert h.alive()
+    finally:
+        for s in sockets:
+            s.close()
+        h.stop()

@@ -22,7 +22,7 @@ def _tcp(c: Collector, intake: Intake, state: Path) -> Source:
 
     assert c.spec.source.listen is not None
     return TcpSyslog(c.name, intake, c.spec.source.listen, c.spec.source.framing,
-                     c.spec.source.max_line)
+                     c.spec.source.max_line, max_connections=c.spec.source.max_connections)
 
 
 def _tls(c: Collector, intake: Intake, state: Path) -> Source:
@@ -31,7 +31,8 @@ def _tls(c: Collector, intake: Intake, state: Path) -> Source:
     src = c.spec.source
     assert src.listen is not None and src.tls_cert and src.tls_key
     ctx = server_tls_context(src.tls_cert, src.tls_key, src.tls_client_ca)
-    return TcpSyslog(c.name, intake, src.listen, src.framing, src.max_line, tls=ctx)
+    return TcpSyslog(c.name, intake, src.listen, src.framing, src.max_line, tls=ctx,
+                     max_connections=src.max_connections)
 
 
 def _file(c: Collector, intake: Intake, state: Path) -> Source:

@@ -28,6 +28,7 @@ class SourceStats:
     rejected: int = 0
     udp_drops: int = 0
     connections: int = 0
+    connections_refused: int = 0
     tls_failures: int = 0
     framing_errors: int = 0
     bytes: int = 0

@@ -2,6 +2,12 @@
 
 TLS handshakes are done after accept (``start_tls``) so that a failed handshake (garbage
 on the TLS port, a plain-text client) is counted per source and the listener goes on.
+
+A TCP/TLS source holds at most ``max_connections`` connections (rsyslog's MaxSessions,
+syslog-ng's max-connections): without a cap, a host opening connections and sending
+nothing used up the process's file descriptors, and then the spool and the store could
+not open theirs. Connections over the cap are closed at accept and counted
+(``connections_refused``); the senders already connected go on.
 """
 
 from __future__ import annotations
@@ -119,6 +125,9 @@ class _TlsAccept(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        if not self.source.admit():
+            transport.abort()
+            return
         transport.pause_reading()
         task = asyncio.get_running_loop().create_task(self.source._tls_client(transport))
         self.source.tasks.add(task)
@@ -127,15 +136,26 @@ class _TlsAccept(asyncio.Protocol):
 
 class TcpSyslog(Source):
     def __init__(self, name: str, intake: Intake, listen: str, framing: str, max_len: int,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
         super().__init__(name, intake)
         self.listen = listen
         self.framing = framing
         self.max_len = max_len
         self.tls = tls
+        self.max_connections = max_connections
+        self.open = 0
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_tls_error = ""
+
+    def admit(self) -> bool:
+        """At accept: room for one more connection (then it is counted open until its
+        reader ends), or it is refused."""
+        if self.open >= self.max_connections:
+            self.stats.connections_refused += 1
+            return False
+        self.open += 1
+        return True
 
     async def start(self) -> None:
         host, port = split_listen(self.listen)
@@ -161,23 +181,33 @@ class TcpSyslog(Source):
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         assert self.tls is not None
         try:
-            tls = await loop.start_tls(transport, protocol, self.tls, server_side=True,
-                                       ssl_handshake_timeout=10)
-        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
-            self.stats.tls_failures += 1
-            self.last_tls_error = f"{ip}: {type(exc).__name__}: {exc}"
-            transport.close()
-            return
-        if tls is None:
-            transport.close()
-            return
-        reader.set_transport(tls)
-        writer = asyncio.StreamWriter(tls, protocol, reader, loop)
-        await self._read(reader, writer, ip)
+            try:
+                tls = await loop.start_tls(transport, protocol, self.tls, server_side=True,
+                                           ssl_handshake_timeout=10)
+            except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+                self.stats.tls_failures += 1
+                self.last_tls_error = f"{ip}: {type(exc).__name__}: {exc}"
+                transport.close()
+                return
+            if tls is None:
+                transport.close()
+                return
+            reader.set_transport(tls)
+            writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+            await self._read(reader, writer, ip)
+        finally:
+            self.open -= 1
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.admit():
+            transport = writer.transport
+            transport.abort()
+            return
         peer = writer.get_extra_info("peername")
-        await self._read(reader, writer, peer[0] if peer else "-")
+        try:
+            await self._read(reader, writer, peer[0] if peer else "-")
+        finally:
+            self.open -= 1
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     ip: str) -> None:
@@ -216,7 +246,8 @@ class TcpSyslog(Source):
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"listen": f"{'tls' if self.tls else 'tcp'} {self.listen}"}
+        out: dict[str, Any] = {"listen": f"{'tls' if self.tls else 'tcp'} {self.listen}",
+                               "open_connections": self.open}
         if self.last_tls_error:
             out["last_tls_error"] = self.last_tls_error
         return out
