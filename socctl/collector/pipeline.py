@@ -7,8 +7,13 @@ routes, static ECS fields, inventory and botnet enrichment, deterministic id).
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +27,7 @@ from socctl.collector.sinks import SINKS, Sink
 from socctl.collector.sinks.sqlite import SqliteSink
 from socctl.collector.syslog import zone_named
 from socctl.config import Settings
-from socctl.errors import ConfigError, ValidationFailed
+from socctl.errors import ConfigError, SocctlError, ValidationFailed
 from socctl.store.sqlite import Row, to_row
 
 DeadLetterItem = tuple[str, float, str, str | None, str | None, str, bytes]
@@ -96,12 +101,38 @@ class ReplayResult:
                 "duplicates": self.duplicates, "files": self.files}
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    offset = 0
+def _open(path: Path) -> tuple[str, io.BufferedIOBase]:
+    """The file to read, decompressing when its first bytes say gzip, bzip2 or xz."""
     with path.open("rb") as fh:
-        for raw in fh:
-            yield offset, raw
-            offset += len(raw)
+        head = fh.read(10)
+    if head.startswith(b"\x1f\x8b\x08"):
+        return "gzip", gzip.open(path, "rb")
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:] == b"1AY&SY":
+        return "bzip2", bz2.open(path, "rb")
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz", lzma.open(path, "rb")
+    return "", path.open("rb")
+
+
+class UnreadableFile(SocctlError):
+    """A compressed file ends or breaks before its end (a truncated .gz)."""
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of a file; rotated logs compressed by logrotate (gzip, bzip2, xz,
+    told by their first bytes) are read decompressed, offsets in the decompressed text."""
+    kind, stream = _open(path)
+    offset = 0
+    with stream as fh:
+        try:
+            for raw in fh:
+                yield offset, raw
+                offset += len(raw)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            raise UnreadableFile(
+                f"{path}: {kind or 'file'} unreadable after {offset} bytes of text: {exc}",
+                hint="the lines before it were stored; a replay of a mended file stores "
+                     "none of them twice") from exc
 
 
 def file_event_id(origin: str, offset: int) -> str:
@@ -136,19 +167,23 @@ def replay(processor: Processor, files: Iterable[Path], sink: Sink, dead: Sqlite
         origin = str(path.resolve())
         result.files.append(origin)
         received = time.time()
-        for offset, raw in _lines(path):
-            line = decode(raw).rstrip("\r\n")
-            if not line.strip():
-                continue
-            result.read += 1
-            eid = file_event_id(origin, offset)
-            try:
-                rows.append(processor.row(line, received, eid))
-            except ParseError as exc:
-                letters.append(processor.dead_letter(eid, received, origin, exc.reason,
-                                                     raw.rstrip(b"\r\n")))
-            if len(rows) + len(letters) >= batch:
-                flush()
+        try:
+            for offset, raw in _lines(path):
+                line = decode(raw).rstrip("\r\n")
+                if not line.strip():
+                    continue
+                result.read += 1
+                eid = file_event_id(origin, offset)
+                try:
+                    rows.append(processor.row(line, received, eid))
+                except ParseError as exc:
+                    letters.append(processor.dead_letter(eid, received, origin, exc.reason,
+                                                         raw.rstrip(b"\r\n")))
+                if len(rows) + len(letters) >= batch:
+                    flush()
+        except UnreadableFile:
+            flush()
+            raise
     flush()
     return result
 
@@ -223,7 +258,8 @@ def replay_files(settings: Settings, source: str, files: Iterable[Path],
     paths = list(files)
     for path in paths:
         if not path.is_file():
-            raise SocctlError("no such file", location=None, hint=str(path))
+            raise SocctlError("not a file" if path.exists() else "no such file",
+                              location=None, hint=str(path))
     processor = Processor(collector, build_enricher(settings, collection))
     sink = build_sink(settings, collection, sink_name)
     dead = build_dead_letter_sink(settings, collection, sink)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import shutil
 import sqlite3
 from pathlib import Path
@@ -88,6 +91,39 @@ def test_zone_less_times_are_read_in_this_hosts_zone_or_the_collectors(tmp_path:
     own, _ = Processor(collection.get("auth")).event(line, received, "0" * 32)
     host, _ = Processor(collection.get("sshd")).event(line, received, "0" * 32)
     assert host - own == 7 * 3600
+
+
+def test_rotated_logs_compressed_by_logrotate_are_read_decompressed(tmp_path: Path) -> None:
+    """An investigation replays last week's auth.log.2.gz: read as bytes, it was one dead
+    letter of binary garbage. gzip, bzip2 and xz are told by their first bytes."""
+    text = (VALID / "auth.log").read_bytes()
+    for name, pack in (("auth.log.2.gz", gzip.compress), ("auth.log.3.bz2", bz2.compress),
+                       ("auth.log.4.xz", lzma.compress)):
+        packed = tmp_path / name
+        packed.write_bytes(pack(text))
+        first = replay(tmp_path / "state", "auth", packed)
+        assert (first["read"], first["stored"], first["dead_letter"]) == (11, 11, 0), name
+        assert replay(tmp_path / "state", "auth", packed)["stored"] == 0  # nothing twice
+    db = sqlite3.connect(tmp_path / "state" / "events.db")
+    plain = {row[0] for row in db.execute("SELECT message FROM events")}
+    assert plain == {line for line in text.decode().splitlines() if line.strip()}
+
+
+def test_a_truncated_gzip_stores_what_it_holds_and_says_where_it_broke(tmp_path: Path) -> None:
+    lines = b"".join(b"Nov 22 07:43:%02d p01-rtr1 sshd[812]: Failed password for root from "
+                     b"203.0.113.5 port %d ssh2\n" % (k % 60, 1024 + k) for k in range(4000))
+    cut = tmp_path / "auth.log.5.gz"
+    whole = gzip.compress(lines)
+    cut.write_bytes(whole[:len(whole) // 2])
+    env = {"SOCCTL_STATE_DIR": str(tmp_path / "state")}
+    out = socctl("-o", "json", "collect", "replay", "--source", "auth", str(cut), env=env)
+    assert out.returncode == 1
+    assert f"{cut}: gzip unreadable after " in out.stderr, out.stderr
+    db = sqlite3.connect(tmp_path / "state" / "events.db")
+    stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert 0 < stored < 4000
+    assert socctl("collect", "replay", "--source", "auth", str(cut), env=env).returncode == 1
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == stored  # none twice
 
 
 def test_replay_hostile_file_dead_letters_with_raw_bytes(tmp_path: Path) -> None:
