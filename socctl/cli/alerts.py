@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -37,6 +38,14 @@ def group() -> None:
     """Grouped alerts and their triage: new -> acknowledged -> assigned -> closed."""
 
 
+def _entity(entity: Mapping[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in entity.items()) or "-"
+
+
+def _seconds(value: object) -> str:
+    return "-" if value is None else f"{value} s"
+
+
 def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
     if render.is_json():
         render.emit_json([a.to_dict() for a in alerts])
@@ -44,8 +53,7 @@ def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
     rows = []
     for a in alerts:
         d = a.to_dict()
-        entity = " ".join(f"{k}={v}" for k, v in a.entity.items())
-        rows.append([a.id, a.level, a.status, a.rule_title[:60], entity, a.count,
+        rows.append([a.id, a.level, a.status, a.rule_title[:60], _entity(a.entity), a.count,
                      d["first_seen"], d["last_seen"], a.assignee or ""])
     render.table(f"{len(alerts)} alert(s)", ["id", "level", "status", "rule", "entity",
                  "count", "first_seen", "last_seen", "assignee"], rows)
@@ -94,7 +102,7 @@ def show(app: AppContext, alert_id: int, store: Path | None) -> None:
                                        f"reason={alert.close_reason or '-'}"), highlight=False)
     render.console.print(f"rule {alert.rule_id}  tags {', '.join(alert.tags)}",
                          highlight=False)
-    render.console.print(f"entity {alert.entity}  count {alert.count}  "
+    render.console.print(f"entity {_entity(alert.entity)}  count {alert.count}  "
                          f"{d['first_seen']} .. {d['last_seen']}", highlight=False)
     render.table("events", ["id", "ts", "dataset", "message"],
                  ([e["id"][:12], e["ts"], e["dataset"], e["message"]] for e in events))
@@ -217,8 +225,8 @@ def stats(app: AppContext, store: Path | None) -> None:
         render.emit_json(data)
         return
     render.table("open by severity", ["level", "open"], data["open_by_severity"].items())
-    render.console.print(f"total {data['total']}  MTTA {data['mtta_seconds']} s  "
-                         f"MTTR {data['mttr_seconds']} s  suppressed hits "
+    render.console.print(f"total {data['total']}  MTTA {_seconds(data['mtta_seconds'])}  "
+                         f"MTTR {_seconds(data['mttr_seconds'])}  suppressed hits "
                          f"{data['suppressed_hits']}", highlight=False)
     render.table("per rule (noisiest first)", ["rule", "alerts", "events", "closed", "FP",
                  "FP rate"], ([r["rule_title"][:60], r["alerts"], r["events"], r["closed"],

@@ -149,9 +149,10 @@ def test_an_analyst_triages_end_to_end_from_the_cli(env: Path) -> None:
     assert all("Failed password for root" in e["message"] for e in shown["events"])  # type: ignore[index]
     trail = [(h["action"], h["who"], h["to"]) for h in shown["history"]]  # type: ignore[index]
     # for people: the level in brackets (rich once read "[high]" as markup and dropped it)
-    header = CliRunner().invoke(cli, ["alerts", "show", str(brute)]).output.splitlines()[0]
+    header = CliRunner().invoke(cli, ["alerts", "show", str(brute)]).output
     assert header.startswith(f"alert {brute} SSH Brute Force From One Source [high] "
                              "status=assigned assignee=tier2"), header
+    assert f"entity source.ip={ATTACKER_SSH}  count 30" in header, header  # as in the list
     assert trail == [("created", "socctl-detect", "new"),
                      ("acknowledge", "analyst1", "acknowledged"),
                      ("assign", "analyst1", "assigned"), ("close", "analyst1", "closed"),
