@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import compress, repeat
 from operator import is_not
 from pathlib import Path
@@ -180,7 +180,13 @@ def to_row(event_id: str, ts: float, ingested: float, ev: Event) -> Row:
 
 
 def iso_epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    """ISO 8601 -> epoch seconds; without an offset it is UTC, as the store's times are
+    (and as Elasticsearch reads it, and ``detect run --from``): Python alone would read it
+    in the zone of the analyst's machine."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,23 @@ def test_search(store: SqliteStore, query: str, count: int) -> None:
     assert len(store.search(query, limit=1000)) == count, compile_sqlite(query)
 
 
+def test_a_time_without_an_offset_is_utc_whatever_the_analysts_zone(store: SqliteStore,
+                                                                    monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """@timestamp ranges without an offset were read in the machine's zone (Python's
+    default): in Hanoi the same query found other events than on the server."""
+    query = "@timestamp:[2026-11-22T07:42:00 TO 2026-11-22T07:42:59]"
+    in_utc = len(store.search(query, limit=1000))
+    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")
+    time.tzset()
+    try:
+        assert len(store.search(query, limit=1000)) == in_utc > 0
+        assert len(store.search("@timestamp:[2026-11-22T07:42:00Z TO 2026-11-22T07:42:59Z]",
+                                limit=1000)) == in_utc
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+
+
 def test_search_since_limit_and_order(store: SqliteStore) -> None:
     found = store.search("", since=1795333320.0, limit=3)
     assert len(found) == 3
