@@ -121,7 +121,8 @@ def _each(ids: tuple[int, ...], op) -> None:  # type: ignore[no-untyped-def]
         except TriageError as exc:
             failed += 1
             render.err_console.print(render.styled(("error", "red"), f": {exc}"), highlight=False)
-    _print_alerts(done)
+    if done or render.is_json():
+        _print_alerts(done)
     if failed:
         sys.exit(1)
 

@@ -171,6 +171,7 @@ def test_an_analyst_triages_end_to_end_from_the_cli(env: Path) -> None:
     # a wrong transition is refused with a clear message and a non-zero exit
     result = CliRunner().invoke(cli, ["alerts", "reopen", str(ua + 1000)])
     assert result.exit_code != 0 and "no alert" in result.output
+    assert "0 alert(s)" not in result.output  # the error alone, not an empty table too
 
 
 def test_suppress_writes_an_owned_expiring_exception_that_the_next_run_honours(
