@@ -9,6 +9,7 @@ store's primary key grows at its end instead of everywhere at once.
 
 from __future__ import annotations
 
+import zlib
 from hashlib import blake2b
 from typing import Any
 
@@ -68,6 +69,30 @@ def event_id(*parts: str | int) -> str:
     for part in parts:
         h.update(str(part).encode("utf-8", "surrogateescape"))
         h.update(b"\x1f")
+    return h.hexdigest()
+
+
+FP_BYTES = 256
+
+
+def first_line_fingerprint(head: bytes) -> str | None:
+    """crc32 of a file's first line, from its first :data:`FP_BYTES` bytes (all of them
+    when the line is longer); None while that line is not complete."""
+    nl = head.find(b"\n", 0, FP_BYTES)
+    if nl < 0 and len(head) < FP_BYTES:
+        return None
+    return f"{zlib.crc32(head[:nl] if nl >= 0 else head[:FP_BYTES]):08x}"
+
+
+def file_line_id(fingerprint: str | None, offset: int, line: bytes) -> str:
+    """The id of a file's line: the file's first line, the line's offset and the line's
+    bytes (without its newline). Not the path or the inode: the same log read again is
+    the same events, whether it is the live file, its rotated name, or its .gz
+    (decompressed offsets are the original's). The line itself is in, so two logs that
+    happen to begin alike do not share ids where they differ."""
+    h = blake2b(digest_size=16)
+    h.update(f"file\x1f{fingerprint}\x1f{offset}\x1f".encode())
+    h.update(line)
     return h.hexdigest()
 
 

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from socctl.collector.definition import Collection, Collector
-from socctl.collector.ecs import Event, ParseError, event_id, time_ordered
+from socctl.collector.ecs import (
+    FP_BYTES,
+    Event,
+    ParseError,
+    file_line_id,
+    first_line_fingerprint,
+    time_ordered,
+)
 from socctl.collector.enrich import BotnetList, Enricher
 from socctl.collector.parse import DEFAULT_ROUTES, parse_event
 from socctl.collector.sinks import SINKS, Sink
@@ -135,11 +142,6 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                      "none of them twice") from exc
 
 
-def file_event_id(origin: str, offset: int) -> str:
-    """Position-based id for file lines: re-reading a file never duplicates."""
-    return event_id("file", origin, offset)
-
-
 def replay(processor: Processor, files: Iterable[Path], sink: Sink, dead: SqliteSink,
            batch: int = 2000) -> ReplayResult:
     """Read files whole through the processor into the sink; dead letters to ``dead``."""
@@ -167,13 +169,17 @@ def replay(processor: Processor, files: Iterable[Path], sink: Sink, dead: Sqlite
         origin = str(path.resolve())
         result.files.append(origin)
         received = time.time()
+        fingerprint: str | None = None
         try:
             for offset, raw in _lines(path):
+                if offset == 0:
+                    fingerprint = first_line_fingerprint(raw[:FP_BYTES])
                 line = decode(raw).rstrip("\r\n")
                 if not line.strip():
                     continue
                 result.read += 1
-                eid = file_event_id(origin, offset)
+                eid = file_line_id(fingerprint, offset, raw[:-1] if raw.endswith(b"\n")
+                                   else raw)
                 try:
                     rows.append(processor.row(line, received, eid))
                 except ParseError as exc:

@@ -16,18 +16,16 @@ import glob
 import json
 import os
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from socctl.collector.ecs import event_id
+from socctl.collector.ecs import FP_BYTES, file_line_id, first_line_fingerprint
 from socctl.collector.sources.base import Intake, Source
 
 POLL = 0.2
 READ_MAX = 1 << 20
 DRAIN_QUIET = 2.0
-FP_BYTES = 256
 
 
 @dataclass
@@ -48,11 +46,7 @@ class _Open:
     def fingerprint(self) -> str | None:
         """crc32 of the first line (or first 256 bytes); None while it is incomplete."""
         if self.fp is None:
-            head = os.pread(self.fh.fileno(), FP_BYTES, 0)
-            nl = head.find(b"\n")
-            if nl < 0 and len(head) < FP_BYTES:
-                return None
-            self.fp = f"{zlib.crc32(head[:nl] if nl >= 0 else head):08x}"
+            self.fp = first_line_fingerprint(os.pread(self.fh.fileno(), FP_BYTES, 0))
         return self.fp
 
 
@@ -222,7 +216,7 @@ class FileTail(Source):
                 reason = f"line too long ({len(text)} bytes, limit {self.max_len})"
                 text = text[:self.max_len]
             messages.append((text, reason))
-            ids.append(event_id("file", handle.key, line_offset))
+            ids.append(file_line_id(handle.fp, line_offset, raw))
         self.stats.bytes += len(chunk)
         self.intake.submit(messages, None, origin=handle.path, ids=ids)
         handle.offset += len(chunk)
