@@ -94,6 +94,10 @@ class Source(Strict):
 
 
 class Parser(Strict):
+    # Option values keep their spaces: PostgreSQL's log_line_prefix nearly always ends
+    # with one ("... client=%h "), and with it stripped no line of that server parsed.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
     dataset: str
     options: dict[str, str] = {}
     routes: dict[str, str] = {}
@@ -103,6 +107,7 @@ class Parser(Strict):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str) -> str:
+        value = value.strip()
         if value not in PARSERS:
             raise ValueError(f"unknown dataset {value!r} (valid: {', '.join(PARSERS)})")
         return value

@@ -23,6 +23,9 @@ def test_shipped_collectors_are_clean_and_cover_every_dataset() -> None:
     datasets = {c.dataset for c in collection.collectors.values()}
     assert {"sshd", "nginx.access", "apache.access", "netfilter", "postgresql", "frr",
             "cisco_ios", "snmp.trap", "clamav", "syslog"} <= datasets
+    # a value's spaces are its own: PostgreSQL's prefix ends with one
+    assert collection.get("postgresql").spec.parser.options["log_line_prefix"] == \
+        "%m [%p] %q%u@%d "
     botnet = collection.settings.enrichment.botnet_list
     assert botnet is not None
     listed, found = BotnetList.load(collection.resolve(botnet))
