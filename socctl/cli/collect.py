@@ -52,11 +52,27 @@ def replay(app: AppContext, source: str, sink: str | None, files: tuple[Path, ..
 
 @group.command("dead-letter")
 @click.option("--limit", default=20, show_default=True)
+@click.option("--retry", is_flag=True,
+              help="Put every dead letter through the collectors as they are now (a parser "
+                   "added or mended): those that parse are stored and leave the table.")
+@click.option("--source", "sources", multiple=True,
+              help="With --retry: only the dead letters of these collectors.")
 @click.pass_obj
-def dead_letter(app: AppContext, limit: int) -> None:
-    """The newest dead-lettered lines with the reason."""
-    from socctl.collector.pipeline import store_path
+def dead_letter(app: AppContext, limit: int, retry: bool, sources: tuple[str, ...]) -> None:
+    """The newest dead-lettered lines with the reason; or --retry them."""
+    from socctl.collector.pipeline import retry_dead_letters, store_path
     from socctl.store.sqlite import SqliteStore
+
+    if retry:
+        result = retry_dead_letters(app.settings, sources)
+        if render.is_json():
+            render.emit_json(result.to_dict())
+        else:
+            render.console.print(f"retried {result.retried}: stored {result.stored}, already "
+                                 f"stored {result.duplicates}, still dead {result.dead_letter}")
+        return
+    if sources:
+        raise click.UsageError("--source goes with --retry")
 
     with SqliteStore(store_path(app.settings), readonly=True) as store:
         items = [d.to_dict() for d in store.dead_letters(limit)]

@@ -14,7 +14,7 @@ import lzma
 import os
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,77 @@ def build_dead_letter_sink(settings: Settings, collection: Collection, sink: Sin
     path = store_path(settings, collection)
     shared = isinstance(sink, SqliteSink) and sink.path == path
     return SqliteSink(path, background_checkpoint=not shared)
+
+
+@dataclass
+class RetryResult:
+    retried: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letter: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"retried": self.retried, "stored": self.stored,
+                "duplicates": self.duplicates, "dead_letter": self.dead_letter}
+
+
+def retry_dead_letters(settings: Settings, sources: Sequence[str] = ()) -> RetryResult:
+    """``socctl collect dead-letter --retry``: dead letters through the collectors as they
+    are now (a parser added, an option such as log_line_prefix mended). Those that become
+    events are stored and leave the table; the others stay with this attempt's reason. An
+    event keeps the id it would have had (the dead letter's), so a retry interrupted and
+    run again stores nothing twice."""
+    from socctl.collector.definition import load_collection
+
+    collection = load_collection(collectors_folder(settings))
+    for name in sources:
+        collection.get(name)  # an unknown name is an error with the valid ones
+    enricher = build_enricher(settings, collection)
+    processors: dict[str, Processor] = {}
+    sink = build_sink(settings, collection)
+    letters_sink = build_dead_letter_sink(settings, collection, sink)
+    sink.build()
+    letters_sink.build()
+    store = letters_sink.store
+    assert store is not None
+    result = RetryResult()
+    try:
+        after = 0
+        while letters := store.dead_letters_after(after, sources,
+                                                  collection.settings.spool.batch):
+            after = letters[-1].seq
+            rows: list[Row] = []
+            seq_of: dict[str, int] = {}
+            again: list[tuple[str, int]] = []
+            for letter in letters:
+                collector = collection.collectors.get(letter.source)
+                if collector is None:  # its collector is gone: nothing to parse it with
+                    again.append((letter.reason, letter.seq))
+                    continue
+                proc = processors.get(letter.source)
+                if proc is None:
+                    proc = processors[letter.source] = Processor(collector, enricher)
+                peer = None if collector.spec.source.type == "file" else letter.origin
+                try:
+                    row = proc.row(decode(letter.raw), letter.received, letter.id, peer)
+                except ParseError as exc:
+                    again.append((exc.reason, letter.seq))
+                    continue
+                rows.append(row)
+                seq_of[row[0]] = letter.seq
+            if rows:
+                out = sink.write(rows)
+                result.stored += out.stored
+                result.duplicates += out.duplicates
+                for row, reason in out.rejected:
+                    again.append((f"rejected by {sink.name}: {reason}", seq_of.pop(row[0])))
+            store.settle_dead_letters(list(seq_of.values()), again)
+            result.retried += len(letters)
+            result.dead_letter += len(again)
+    finally:
+        sink.close()
+        letters_sink.close()
+    return result
 
 
 def replay_files(settings: Settings, source: str, files: Iterable[Path],

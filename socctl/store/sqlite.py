@@ -411,6 +411,27 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"search failed on {self.path}: {exc}") from exc
 
+    def dead_letters_after(self, seq: int, sources: Sequence[str] = (), limit: int = 2000
+                           ) -> list[DeadLetter]:
+        """Oldest first, after ``seq`` (of these sources: all when none)."""
+        where = f" AND source IN ({', '.join('?' * len(sources))})" if sources else ""
+        rows = self.db.execute("SELECT seq, id, received, source, dataset, origin, reason, raw "
+                               f"FROM dead_letter WHERE seq > ?{where} ORDER BY seq LIMIT ?",
+                               (seq, *sources, limit))
+        return [DeadLetter(*row) for row in rows]
+
+    def settle_dead_letters(self, done: Sequence[int], again: Sequence[tuple[str, int]]
+                            ) -> None:
+        """After a retry: ``done`` (seqs) became events and leave; ``again`` (reason, seq)
+        stay, with the reason of this attempt."""
+        try:
+            with self.transaction():
+                self.db.executemany("DELETE FROM dead_letter WHERE seq = ?",
+                                    [(seq,) for seq in done])
+                self.db.executemany("UPDATE dead_letter SET reason = ? WHERE seq = ?", again)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update dead letters in {self.path}: {exc}") from exc
+
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = self.db.execute("SELECT seq, id, received, source, dataset, origin, reason, raw "
                                "FROM dead_letter ORDER BY seq DESC LIMIT ?", (limit,))

@@ -146,6 +146,46 @@ def test_a_truncated_gzip_stores_what_it_holds_and_says_where_it_broke(tmp_path:
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == stored  # none twice
 
 
+def test_dead_letters_retried_once_the_parser_is_mended_become_events(tmp_path: Path) -> None:
+    """A server logging with another log_line_prefix: every line a dead letter. Once the
+    collector's prefix is mended, ``dead-letter --retry`` stores them and empties the
+    table; a line that cannot be an event (a NUL byte) stays with its reason, and a
+    second retry stores nothing twice."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "collectors", project / "collectors")
+    env = {"SOCCTL_STATE_DIR": str(tmp_path / "state"), "SOCCTL_PROJECT_ROOT": str(project),
+           "SOCCTL_INVENTORY": str(REPO / "inventory")}
+    log = tmp_path / "postgresql.log"
+    log.write_bytes(b"".join(
+        b"2026-11-22 07:43:%02d +07 [99]: [3-1] user=app,db=bhxh,app=psql,client=203.0.113.9 "
+        b'FATAL:  password authentication failed for user "app"\n' % k for k in range(5))
+        + b"2026-11-22 07:43:59 +07 [99]: \x00\n")
+    first = json.loads(socctl("-o", "json", "collect", "replay", "--source", "postgresql",
+                              str(log), env=env).stdout)
+    assert (first["stored"], first["dead_letter"]) == (0, 6)
+    definition = project / "collectors" / "sources" / "postgresql.yaml"
+    definition.write_text(definition.read_text().replace(
+        '"%m [%p] %q%u@%d "', '"%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "'))
+    retried = socctl("-o", "json", "collect", "dead-letter", "--retry", "--source",
+                     "postgresql", env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout) == {"retried": 6, "stored": 5, "duplicates": 0,
+                                          "dead_letter": 1}
+    db = sqlite3.connect(tmp_path / "state" / "events.db")
+    assert db.execute("SELECT count(*) FROM events WHERE source_ip = '203.0.113.9' AND "
+                      "event_action = 'login_failed'").fetchone()[0] == 5
+    assert db.execute("SELECT reason FROM dead_letter").fetchall() == [("NUL byte in line",)]
+    again = json.loads(socctl("-o", "json", "collect", "dead-letter", "--retry",
+                              env=env).stdout)
+    assert again == {"retried": 1, "stored": 0, "duplicates": 0, "dead_letter": 1}
+    # the mended collector reading the same file again: the same events, none twice
+    third = json.loads(socctl("-o", "json", "collect", "replay", "--source", "postgresql",
+                              str(log), env=env).stdout)
+    assert (third["stored"], third["duplicates"], third["dead_letter"]) == (0, 5, 1)
+    bad = socctl("collect", "dead-letter", "--retry", "--source", "postgres", env=env)
+    assert bad.returncode == 1 and "no collector named 'postgres'" in bad.stderr
+
+
 def test_replay_hostile_file_dead_letters_with_raw_bytes(tmp_path: Path) -> None:
     hostile = tmp_path / "hostile.log"
     good = (VALID / "sshd-E.log").read_bytes()
