@@ -176,6 +176,8 @@ class Enrichment(Strict):
     inventory_profile: str = "national"
     botnet_list: str | None = None
     botnet_provider: str = "NCSC"
+    botnet_reload_seconds: Annotated[float, Field(ge=1, le=86400)] = 60
+    """How often a running collector looks whether the list's file was replaced."""
 
 
 class CollectFile(Strict):

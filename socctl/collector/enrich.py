@@ -106,12 +106,22 @@ class BotnetList:
         return False
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 class Enricher:
     """Adds ``socctl.{site,tier,province}``, host/observer identity and botnet matches."""
 
-    def __init__(self, inventory: Inventory | None = None, botnet: BotnetList | None = None
-                 ) -> None:
+    def __init__(self, inventory: Inventory | None = None, botnet: BotnetList | None = None,
+                 botnet_path: Path | None = None) -> None:
         self.botnet = botnet
+        self.botnet_path = botnet_path
+        self._botnet_stamp = _stamp(botnet_path) if botnet_path is not None else None
         self.by_name: dict[str, Origin] = {}
         self.by_ip: dict[str, Origin] = {}
         if inventory is not None:
@@ -127,6 +137,26 @@ class Enricher:
                     self.by_ip.setdefault(str(dev.loopback), origin)
                 for iface in dev.interfaces:
                     self.by_ip.setdefault(str(iface.address.ip), origin)
+
+    def reload_botnet(self) -> tuple[bool, str] | None:
+        """The botnet list again if its file changed since it was read (the national
+        monitoring centre's list is replaced while collectors run for months): (loaded,
+        what happened), or None when it did not change. A file that cannot be read or
+        has a bad line leaves the list in use in place (a half-written download must not
+        empty it); replace the file by rename."""
+        if self.botnet_path is None or self.botnet is None:
+            return None
+        stamp = _stamp(self.botnet_path)
+        if stamp == self._botnet_stamp:
+            return None
+        self._botnet_stamp = stamp
+        fresh, problems = BotnetList.load(self.botnet_path, self.botnet.provider)
+        if problems:
+            return False, (f"botnet list not reloaded: {problems[0]}"
+                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                           + f"; the {len(self.botnet)} entries in use stay")
+        self.botnet = fresh  # one assignment: the sources' thread sees the old or the new
+        return True, f"botnet list reloaded from {self.botnet_path}: {len(fresh)} entries"
 
     def lookup(self, name: str | None, peer: str | None) -> Origin | None:
         if name:

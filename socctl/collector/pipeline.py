@@ -220,13 +220,13 @@ def build_enricher(settings: Settings, collection: Collection) -> Enricher:
     inventory = None
     if settings.inventory.is_dir():
         inventory = load_inventory(settings.inventory, conf.inventory_profile)
-    botnet = None
+    botnet, path = None, None
     if conf.botnet_list:
-        botnet, problems = BotnetList.load(collection.resolve(conf.botnet_list),
-                                           conf.botnet_provider)
+        path = collection.resolve(conf.botnet_list)
+        botnet, problems = BotnetList.load(path, conf.botnet_provider)
         if problems:
             raise ValidationFailed("botnet list", problems)
-    return Enricher(inventory, botnet)
+    return Enricher(inventory, botnet, path)
 
 
 def build_sink(settings: Settings, collection: Collection, name: str | None = None) -> Sink:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import resource
 import threading
@@ -38,6 +39,8 @@ from socctl.collector.spool import Spool
 from socctl.config import Settings
 from socctl.errors import ConfigError, SocctlError
 from socctl.store.sqlite import StoreError
+
+log = logging.getLogger(__name__)
 
 STATS_FILE = "stats.json"
 
@@ -107,7 +110,7 @@ class Runtime:
         self._next_prune = 0.0
         self._prune_cutoff: float | None = None  # retention under way, down to this time
         self._start_error: BaseException | None = None
-        enricher = build_enricher(settings, collection)
+        enricher = self.enricher = build_enricher(settings, collection)
         for c in self.collectors:
             stats = SourceStats()
             self.stats[c.name] = stats
@@ -160,12 +163,23 @@ class Runtime:
                                "max_connections may need: lower them or raise the limit")
 
     def _stats_main(self) -> None:
-        """Counters on disk every second, whatever the sink or the sources are doing."""
+        """Counters on disk every second, whatever the sink or the sources are doing; the
+        botnet list looked at every ``botnet_reload_seconds``."""
+        every = self.collection.settings.enrichment.botnet_reload_seconds
+        next_look = time.monotonic() + every
         while not self.stop_event.wait(1.0):
             try:
                 self.write_stats()
             except OSError as exc:
                 self.errors.append(f"cannot write stats: {exc}")
+            if time.monotonic() >= next_look:
+                next_look = time.monotonic() + every
+                reloaded = self.enricher.reload_botnet()
+                if reloaded is not None:
+                    ok, message = reloaded
+                    (log.info if ok else log.warning)("%s", message)
+                    if not ok:
+                        self.errors.append(message)
 
     def _loop_main(self) -> None:
         loop = asyncio.new_event_loop()

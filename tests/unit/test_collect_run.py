@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -373,3 +374,51 @@ def test_a_tailed_log_replayed_after_rotation_is_not_stored_twice(tmp_path: Path
     counts = json.loads(out.stdout)
     assert (counts["read"], counts["stored"], counts["duplicates"]) == (5, 0, 5)
     assert h.count() == 5
+
+
+def test_a_replaced_botnet_list_is_used_without_a_restart(tmp_path: Path) -> None:
+    """The national monitoring centre's list changes while collectors run for months: a
+    replaced file is read again (every botnet_reload_seconds); one with a bad line leaves
+    the list in use in place, with a warning in the stats."""
+    port = free_port()
+    h = Harness(tmp_path, [{"name": "tcp", "source": {"type": "syslog_tcp",
+                                                       "listen": f"127.0.0.1:{port}"},
+                            "parser": {"dataset": "syslog"}}],
+                collect={"enrichment": {"inventory_profile": "lab", "botnet_list": "botnet.txt",
+                                        "botnet_reload_seconds": 1}})
+    listed = tmp_path / "project" / "collectors" / "botnet.txt"
+
+    def replace(text: str) -> None:
+        tmp = listed.with_suffix(".new")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, listed)
+
+    def send_until(n: int, where: str) -> int:
+        """Lines from 198.51.100.7 (new ports: new events) until ``where`` holds for one."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(f"<38>Nov 22 07:43:17 p01-rtr1 sshd[42]: Failed password for root "
+                          f"from 198.51.100.7 port {n} ssh2\n".encode())
+            n += 1
+            if h.wait_count(1, where, timeout=1) >= 1:
+                return n
+        raise AssertionError(f"no event with {where} in 20 s")
+
+    h.start()
+    try:
+        n = send_until(1000, "source_ip = '198.51.100.7'")
+        assert h.count("threat_indicator_ip IS NOT NULL") == 0  # not listed yet
+        replace("203.0.113.0/25\n198.51.100.0/24\n")
+        n = send_until(n, "threat_indicator_ip = '198.51.100.7'")
+        replace("203.0.113.0/25\nnot-an-address\n")
+        deadline = time.monotonic() + 20
+        written = h.state / "collect" / "stats.json"  # (collect check rejects the file)
+        while not any("botnet list not reloaded" in e
+                      for e in json.loads(written.read_text()).get("errors", [])):
+            assert time.monotonic() < deadline, written.read_text()
+            time.sleep(0.5)
+        send_until(n, f"source_port = {n}")  # the list in use still matches
+        assert h.count(f"source_port = {n} AND threat_indicator_ip = '198.51.100.7'") == 1
+    finally:
+        h.stop()
