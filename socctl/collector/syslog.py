@@ -101,18 +101,15 @@ def zone_named(name: str) -> Zone:
 
 
 UTC = zone_named("UTC")
-ABBREVIATIONS = {"UTC": 0, "GMT": 0, "Z": 0, "ICT": 7 * 3600}
-"""Zone names a stamp may carry, by their offset; any other name is ambiguous (IST, CST),
-so such a time is read in the collector's zone."""
+NAMED_ZONES = {"UTC": "UTC", "GMT": "UTC", "Z": "UTC", "ICT": "Asia/Ho_Chi_Minh"}
+"""Zone names a stamp may carry (Cisco's show-timezone, PostgreSQL's %t) that say one
+zone; any other name is ambiguous (IST, CST), so such a time is read in the collector's."""
 
 
-def stamp_epoch(zone: Zone, name: str, y: int, mo: int, d: int, hh: int, mi: int,
-                ss: int) -> float:
-    """A time written with the zone name ``name`` (may be empty) -> epoch seconds."""
-    offset = ABBREVIATIONS.get(name.upper()) if name else None
-    if offset is None:
-        return zone.epoch(y, mo, d, hh, mi, ss)
-    return calendar.timegm((y, mo, d, hh, mi, ss)) - offset
+def written_zone(name: str, default: Zone) -> Zone:
+    """The zone a stamp's zone name (may be empty) stands for, else ``default``."""
+    named = NAMED_ZONES.get(name.upper()) if name else None
+    return zone_named(named) if named is not None else default
 
 
 def iso_to_epoch(text: str, zone: Zone = UTC) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from socctl.collector.ecs import Event, ParseError
-from socctl.collector.syslog import MONTHS, UTC, bsd_to_epoch, stamp_epoch
+from socctl.collector.syslog import MONTHS, UTC, bsd_to_epoch, written_zone
 
 RE_MSG = re.compile(
     r"(?:(?P<seq>\d+): )?(?:(?P<host>[^\s:]+): )?(?:[*.]?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d+) "
@@ -94,15 +94,13 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
         e.update(action="ospf_adjacency_change", category=["network"], type=["change"],
                  outcome="success" if r.group("new") == "FULL" else "failure")
     if groups.get("mon"):
-        zone = opts.get("timezone", UTC)
-        if groups.get("year") or groups.get("tz"):  # "show-timezone" / "year" stamps
-            if groups["mon"] not in MONTHS:
-                return None
+        # "show-timezone" stamps name their zone; "year" ones need no guess of it
+        zone = written_zone(groups.get("tz") or "", opts.get("timezone", UTC))
+        if groups.get("year") and groups["mon"] in MONTHS:
             try:
-                return stamp_epoch(zone, groups.get("tz") or "",
-                                   int(groups["year"] or time.gmtime().tm_year),
-                                   MONTHS[groups["mon"]], int(groups["day"]),
-                                   int(groups["hh"]), int(groups["mm"]), int(groups["ss"]))
+                return zone.epoch(int(groups["year"]), MONTHS[groups["mon"]],
+                                  int(groups["day"]), int(groups["hh"]), int(groups["mm"]),
+                                  int(groups["ss"]))
             except (ValueError, OverflowError):
                 return None
         return bsd_to_epoch(groups["mon"], groups["day"], groups["hh"], groups["mm"],

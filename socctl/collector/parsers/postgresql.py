@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from socctl.collector.ecs import Event, ParseError
-from socctl.collector.syslog import UTC, Zone, stamp_epoch
+from socctl.collector.syslog import UTC, Zone, written_zone
 
 DEFAULT_PREFIX = "%m [%p] %q%u@%d "
 
@@ -122,7 +122,7 @@ def _epoch(text: str, zone: Zone) -> float | None:
             offset = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) >= 4 else 0)
             offset *= 1 if tail[0] == "+" else -1
             return calendar.timegm((y, mo, d, hh, mi, ss)) + frac - offset
-        return stamp_epoch(zone, tail, y, mo, d, hh, mi, ss) + frac
+        return written_zone(tail, zone).epoch(y, mo, d, hh, mi, ss) + frac
     except (ValueError, OverflowError):
         return None
 
