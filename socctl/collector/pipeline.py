@@ -122,13 +122,17 @@ def _open(path: Path) -> tuple[str, io.BufferedIOBase]:
 
 
 class UnreadableFile(SocctlError):
-    """A compressed file ends or breaks before its end (a truncated .gz)."""
+    """A file cannot be opened, or a compressed one breaks before its end (a truncated
+    .gz)."""
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(offset, line) of a file; rotated logs compressed by logrotate (gzip, bzip2, xz,
     told by their first bytes) are read decompressed, offsets in the decompressed text."""
-    kind, stream = _open(path)
+    try:
+        kind, stream = _open(path)
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read it: {exc.strerror}") from exc
     offset = 0
     with stream as fh:
         try:
