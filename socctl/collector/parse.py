@@ -122,7 +122,8 @@ def parse_event(dataset: str, line: str, received: float,
     if parser is None:
         raise ParseError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
     ev: Event = {
-        "@timestamp": None,
+        "@timestamp": received,  # while parsers run: the reception time (epoch), for a
+        # parser that must infer a stamp's year (Cisco); the event's own time replaces it
         "ecs": {"version": ECS_VERSION},
         "event": {"kind": "event", "dataset": dataset, "module": MODULES[dataset]},
         "log": {"original": raw},

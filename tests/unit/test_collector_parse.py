@@ -263,6 +263,14 @@ def test_year_is_inferred_for_bsd_timestamps() -> None:
     jan_2 = 1798848000.0  # 2027-01-02T00:00:00Z
     ev = parse_line("syslog", "Dec 31 23:59:59 h sshd[1]: x", received=jan_2)
     assert ev["@timestamp"] == "2026-12-31T23:59:59.000Z"
+    # Cisco's own stamp too, from the reception time (it used the wall clock: the fixtures'
+    # "Nov 22" would have become the next year's once the calendar passed it)
+    cisco = ("<189>123: p01d01-rtr1: *Dec 31 23:59:59.000 UTC: %SYS-5-CONFIG_I: Configured "
+             "from console by netops on vty0 (198.18.0.1)")
+    assert parse_line("cisco_ios", cisco, received=jan_2)["@timestamp"] == \
+        "2026-12-31T23:59:59.000Z"
+    assert parse_line("cisco_ios", cisco.replace("Dec 31", "Nov 22"),
+                      received=1826841600.0)["@timestamp"] == "2027-11-22T23:59:59.000Z"
 
 
 HANOI = {"timezone": "Asia/Ho_Chi_Minh"}  # UTC+7, as the agency's devices log

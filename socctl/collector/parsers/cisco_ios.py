@@ -103,6 +103,8 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
                                   int(groups["ss"]))
             except (ValueError, OverflowError):
                 return None
+        received = ev.get("@timestamp")
         return bsd_to_epoch(groups["mon"], groups["day"], groups["hh"], groups["mm"],
-                            groups["ss"], time.time(), zone)
+                            groups["ss"], received if isinstance(received, float | int)
+                            else time.time(), zone)
     return None
