@@ -25,6 +25,7 @@ class PlannedRun:
     tiers: tuple[str, ...]
     why: str
     source: str
+    timezone: str | None = None  # of ``at``; None: the host's
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {
@@ -47,13 +48,15 @@ def plan_for(policies: list[Policy], day: date) -> list[PlannedRun]:
             if runs_on(run, day):
                 where = Path(policy.path)
                 out.append(PlannedRun(policy.id, run.type.value, run.at, tuple(run.tiers),
-                                      run.why, f"{where.parent.name}/{where.name}: runs[{i}]"))
+                                      run.why, f"{where.parent.name}/{where.name}: runs[{i}]",
+                                      policy.timezone))
         for i, check in enumerate(policy.verify):
             if runs_on(check, day):
                 where = Path(policy.path)
                 tier = policy.verify_tier(check.tier).name
                 out.append(PlannedRun(policy.id, "verify", check.at, (tier,), check.why,
-                                      f"{where.parent.name}/{where.name}: verify[{i}]"))
+                                      f"{where.parent.name}/{where.name}: verify[{i}]",
+                                      policy.timezone))
     return sorted(out, key=lambda r: (r.at, r.policy, r.type))
 
 
@@ -100,9 +103,10 @@ def freshness_limits_for_tier(policy: Policy, tier: str | None) -> dict[str, tim
     return limits
 
 
-def on_calendar(run: Calendar) -> list[str]:
-    """systemd OnCalendar= values for a run (``*-*~01`` is the last day of the month)."""
-    hhmm = f"{run.at}:00"
+def on_calendar(run: Calendar, zone: str | None = None) -> list[str]:
+    """systemd OnCalendar= values for a run (``*-*~01`` is the last day of the month), in
+    ``zone`` when given (systemd reads a trailing zone name), else the host's."""
+    hhmm = f"{run.at}:00" + (f" {zone}" if zone else "")
     if run.weekdays is not None:
         days = ",".join(d.capitalize() for d in run.weekdays)
         return [f"{days} *-*-* {hhmm}"]
@@ -146,19 +150,23 @@ def backup_units(policies: list[Policy], socctl: str = "/usr/local/bin/socctl"
                  ) -> tuple[list[Unit], list[str]]:
     units, cron = [], []
     for policy in policies:
+        # cronie reads CRON_TZ; Debian's cron does not (it runs the line in the host's
+        # zone): the timers are the schedule, the cron file the alternative
+        zone_line = f"CRON_TZ={policy.timezone}\n" if policy.timezone else ""
         for run in policy.runs:
             cmd = f"{socctl} backup run {policy.id} --type {run.type.value}"
             name = f"socctl-backup-{policy.id}-{run.type.value}"
             units.append(timer_units(name, f"socctl backup {policy.id} {run.type.value}: "
-                                     f"{run.why}", on_calendar(run), cmd))
-            cron.append(f"# {policy.id} {run.type.value}: {run.why}\n" + cron_line(run, cmd))
+                                     f"{run.why}", on_calendar(run, policy.timezone), cmd))
+            cron.append(f"# {policy.id} {run.type.value}: {run.why}\n" + zone_line
+                        + cron_line(run, cmd))
         for i, check in enumerate(policy.verify):
             tier = policy.verify_tier(check.tier).name
             cmd = f"{socctl} backup verify {policy.id} --tier {tier}"
             name = f"socctl-verify-{policy.id}" + (f"-{i + 1}" if i else "")
             units.append(timer_units(name, f"socctl backup verify {policy.id} ({tier}): "
-                                     f"{check.why}", on_calendar(check), cmd))
-            cron.append(f"# {policy.id} verify ({tier}): {check.why}\n"
+                                     f"{check.why}", on_calendar(check, policy.timezone), cmd))
+            cron.append(f"# {policy.id} verify ({tier}): {check.why}\n" + zone_line
                         + cron_line(check, cmd))
     return units, cron
 

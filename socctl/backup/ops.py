@@ -52,7 +52,17 @@ def _prepare(settings: Settings) -> Hosts:
 
 def plan(settings: Settings, day: date | None = None, name: str | None = None
          ) -> list[PlannedRun]:
-    return plan_for(load(settings, name), day or date.today())
+    policies = load(settings, name)
+    return plan_for(policies, day or _today(policies))
+
+
+def today(settings: Settings, name: str | None = None) -> date:
+    """Today where the policies' clock is (the first's, when several)."""
+    return _today(load(settings, name))
+
+
+def _today(policies: list[Policy]) -> date:
+    return policies[0].today() if policies else date.today()
 
 
 @dataclass
@@ -81,7 +91,7 @@ def run(settings: Settings, name: str | None = None, kind: BackupType | None = N
         if kind is not None:
             kinds = [kind]
         else:
-            kinds = [BackupType(p.type) for p in plan_for([policy], day or date.today())]
+            kinds = [BackupType(p.type) for p in plan_for([policy], day or policy.today())]
         for k in kinds:
             if policy.engine is Engine.RESTIC:
                 report.runs += restic.backup(hosts, policy)

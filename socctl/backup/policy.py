@@ -8,7 +8,7 @@ tier pointing at a real tier.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -130,12 +130,37 @@ class Policy(Frozen):
     description: str
     engine: Engine
     source: str | None = None
+    timezone: str | None = None
+    """The zone of the runs' times ("23:00 at the end of every weekday" is the agency's
+    clock, Asia/Ho_Chi_Minh); None: the host's. The timers carry it, so a server kept in
+    UTC does not run the nightly backup at 06:00 in Hanoi, in the working day."""
     target: Target
     runs: list[Run] = Field(min_length=1)
     verify: list[VerifyRun] = Field(default_factory=list)
     tiers: list[Tier] = Field(min_length=1)
     freshness: Freshness = Freshness()
     path: str = ""  # where it was loaded from (set by the loader)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                                 "Asia/Ho_Chi_Minh)") from None
+        return value
+
+    def today(self) -> date:
+        """Today in the policy's zone (the day whose plan runs now)."""
+        if self.timezone is None:
+            return date.today()
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     def tier(self, name: str) -> Tier:
         return next(t for t in self.tiers if t.name == name)

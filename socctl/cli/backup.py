@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -42,14 +41,15 @@ def plan(app: AppContext, day: object, policy: str | None) -> None:
     """What runs on a day, and which rule of which policy says so."""
     from socctl.backup import ops
 
-    when = day.date() if day is not None else date.today()  # type: ignore[attr-defined]
+    when = day.date() if day is not None else ops.today(app.settings, policy)  # type: ignore[attr-defined]
     runs = ops.plan(app.settings, when, policy)
     if render.is_json():
         render.emit_json({"date": when.isoformat(), "runs": [r.to_dict() for r in runs]})
         return
     render.table(f"backup plan for {when:%A %Y-%m-%d}", ["at", "policy", "type", "tiers",
                                                           "why", "rule"],
-                 [(r.at, r.policy, r.type, ",".join(r.tiers), r.why, r.source) for r in runs])
+                 [(f"{r.at} {r.timezone}" if r.timezone else r.at, r.policy, r.type,
+                   ",".join(r.tiers), r.why, r.source) for r in runs])
     if not runs:
         render.console.print("nothing scheduled")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -55,6 +56,33 @@ def test_invalid_policy_errors_name_file_line_and_field() -> None:
     p = problems[0]
     assert (p.location.line, p.location.field) == (11, "runs[0].tiers[0]")
     assert "unknown tier 'nowhere'" in p.message and "primary_dc" in p.message
+
+
+def test_the_runs_times_are_in_the_policys_zone(policies: dict[str, Any],
+                                                tmp_path: Path) -> None:
+    """"23:00 at the end of every weekday" is Hanoi's clock: a server kept in UTC ran it
+    at 06:00 there, in the working day. The timers say the zone (systemd reads it), the
+    cron alternative says CRON_TZ, and "today" is today in that zone."""
+    db = policies["databases"]
+    assert db.timezone == "Asia/Ho_Chi_Minh"
+    units, cron = backup_units([db], "/opt/socctl")
+    write_units(tmp_path, units, cron, "socctl-backup.cron")
+    timer = (tmp_path / "socctl-backup-databases-diff.timer").read_text()
+    assert "OnCalendar=Mon,Tue,Wed,Thu,Fri *-*-* 23:00:00 Asia/Ho_Chi_Minh\n" in timer
+    crontab = (tmp_path / "socctl-backup.cron").read_text()
+    assert "CRON_TZ=Asia/Ho_Chi_Minh\n0 23 * * 1,2,3,4,5 root /opt/socctl backup run " \
+        "databases --type diff" in crontab
+    [planned] = [r for r in plan_for([db], date(2026, 12, 4)) if r.type == "diff"]
+    assert planned.to_dict()["timezone"] == "Asia/Ho_Chi_Minh"
+    assert db.today() == datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    text = (POLICIES / "databases.yaml").read_text()
+    (tmp_path / "bad_zone.yaml").write_text(text.replace("Asia/Ho_Chi_Minh", "Asia/Hanoi"))
+    policy, problems = load_policy_file(tmp_path / "bad_zone.yaml")
+    assert policy is None
+    [p] = problems
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("timezone:"))
+    assert (p.location.line, p.location.field) == (line, "timezone")
+    assert "unknown time zone 'Asia/Hanoi'" in p.message
 
 
 def test_loader_collects_problems_from_every_file() -> None:
