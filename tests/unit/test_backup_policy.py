@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,13 @@ def test_the_runs_times_are_in_the_policys_zone(policies: dict[str, Any],
     crontab = (tmp_path / "socctl-backup.cron").read_text()
     assert "CRON_TZ=Asia/Ho_Chi_Minh\n0 23 * * 1,2,3,4,5 root /opt/socctl backup run " \
         "databases --type diff" in crontab
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:  # systemd itself reads the zone: 23:00 in Hanoi is 16:00 UTC
+        spec = next(line.split("=", 1)[1] for line in timer.splitlines()
+                    if line.startswith("OnCalendar="))
+        out = subprocess.run([analyze, "calendar", spec], capture_output=True, text=True,
+                             env={**os.environ, "TZ": "UTC"}, check=True).stdout
+        assert "16:00:00 UTC" in out, out
     [planned] = [r for r in plan_for([db], date(2026, 12, 4)) if r.type == "diff"]
     assert planned.to_dict()["timezone"] == "Asia/Ho_Chi_Minh"
     assert db.today() == datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
