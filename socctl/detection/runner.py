@@ -96,17 +96,14 @@ class Detector:
 
 
 def parse_time(text: str) -> float:
-    """Epoch seconds or ISO 8601 (naive means UTC)."""
-    import datetime as dt
+    """Epoch seconds or ISO 8601 (naive means UTC, as in the store's searches)."""
+    from socctl.store.sqlite import iso_epoch
 
     try:
         return float(text)
     except ValueError:
         pass
     try:
-        value = dt.datetime.fromisoformat(text)
+        return iso_epoch(text)
     except ValueError as exc:
         raise ConfigError(f"not a time: {text!r} (use ISO 8601 or epoch seconds)") from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
