@@ -114,7 +114,9 @@ def on_calendar(run: Calendar, zone: str | None = None) -> list[str]:
             for d in run.monthdays or []]
 
 
-def cron_line(run: Calendar, command: str) -> str:
+def cron_line(run: Calendar, command: str, zone: str | None = None) -> str:
+    """The crontab line(s) of a run; "the last day" is asked of ``date`` in ``zone`` (the
+    one CRON_TZ names above the lines), so it is the policy's last day, not the host's."""
     hh, mm = (int(x) for x in run.at.split(":"))
     if run.weekdays is not None:
         dow = ",".join(str((WEEKDAYS.index(d) + 1) % 7) for d in run.weekdays)
@@ -125,8 +127,9 @@ def cron_line(run: Calendar, command: str) -> str:
         lines.append(f"{mm} {hh} {','.join(str(d) for d in days)} * * root {command}")
     if "last" in (run.monthdays or []):
         # cron has no "last day": run on 28-31 and keep only the day before the 1st.
-        lines.append(f'{mm} {hh} 28-31 * * root [ "$(date -d tomorrow +\\%d)" = 01 ] && '
-                     f"{command}")
+        tz = f"TZ={zone} " if zone else ""
+        lines.append(f'{mm} {hh} 28-31 * * root [ "$({tz}date -d tomorrow +\\%d)" = 01 ] '
+                     f"&& {command}")
     return "\n".join(lines)
 
 
@@ -159,7 +162,7 @@ def backup_units(policies: list[Policy], socctl: str = "/usr/local/bin/socctl"
             units.append(timer_units(name, f"socctl backup {policy.id} {run.type.value}: "
                                      f"{run.why}", on_calendar(run, policy.timezone), cmd))
             cron.append(f"# {policy.id} {run.type.value}: {run.why}\n" + zone_line
-                        + cron_line(run, cmd))
+                        + cron_line(run, cmd, policy.timezone))
         for i, check in enumerate(policy.verify):
             tier = policy.verify_tier(check.tier).name
             cmd = f"{socctl} backup verify {policy.id} --tier {tier}"
@@ -167,7 +170,7 @@ def backup_units(policies: list[Policy], socctl: str = "/usr/local/bin/socctl"
             units.append(timer_units(name, f"socctl backup verify {policy.id} ({tier}): "
                                      f"{check.why}", on_calendar(check, policy.timezone), cmd))
             cron.append(f"# {policy.id} verify ({tier}): {check.why}\n" + zone_line
-                        + cron_line(check, cmd))
+                        + cron_line(check, cmd, policy.timezone))
     return units, cron
 
 

@@ -85,13 +85,11 @@ def history(app: AppContext) -> None:
 @click.pass_obj
 def schedule(app: AppContext, plan: str, every: str, directory: Path, socctl: str,
              lab: bool) -> None:
-    """Write a systemd timer (and a cron line) that runs the drill."""
-    from socctl.backup.ops import policies_dir
-    from socctl.drill.plan import resolve
+    """Write a systemd timer (and a cron line) that runs the drill, on the clock of the
+    backup policy its database follows."""
     from socctl.drill.report import schedule as write
 
-    found = resolve(policies_dir(app.settings) / "drills", plan)
-    files = write(app.settings, found.id, every, directory, socctl, lab)
+    files = write(app.settings, plan, every, directory, socctl, lab)
     if render.is_json():
         render.emit_json([str(f) for f in files])
     else:

@@ -177,8 +177,13 @@ def history(settings: Settings) -> list[dict[str, Any]]:
 def schedule(settings: Settings, plan_id: str, every: str, directory: Path,
              socctl: str = "/usr/local/bin/socctl", lab: bool = True) -> list[Path]:
     """A systemd timer (+ cron line) that runs the drill, on the lab or (``lab=False``)
-    on the inventory's servers; a scheduled drill has nobody to approve its gates: --yes."""
+    on the inventory's servers; a scheduled drill has nobody to approve its gates: --yes.
+    Its 02:00 is on the clock of the backup policy the drill's database follows (the
+    agency's: a host kept in UTC would otherwise start it at 09:00 in Hanoi, in the
+    working day), as the backups' own timers are."""
     from socctl.backup.calendar import timer_units
+    from socctl.backup.ops import load, policies_dir
+    from socctl.drill.plan import resolve
 
     calendars = {"weekly": ("Sat *-*-* 02:00:00", "0 2 * * 6"),
                  "monthly": ("*-*-01 02:00:00", "0 2 1 * *"),
@@ -189,17 +194,20 @@ def schedule(settings: Settings, plan_id: str, every: str, directory: Path,
 
         raise ConfigError(f"unknown --every {every!r}",
                           hint=f"valid: {', '.join(calendars)}")
+    plan = resolve(policies_dir(settings) / "drills", plan_id)
+    zone = load(settings, plan.database.policy)[0].timezone
     spec, cron = calendars[every]
-    cmd = f"{socctl} drill run {plan_id}{' --lab' if lab else ''} --yes"
-    unit = timer_units(f"socctl-drill-{plan_id}", f"socctl DR drill {plan_id} ({every})",
-                       [spec], cmd)
+    cmd = f"{socctl} drill run {plan.id}{' --lab' if lab else ''} --yes"
+    unit = timer_units(f"socctl-drill-{plan.id}", f"socctl DR drill {plan.id} ({every})",
+                       [spec + (f" {zone}" if zone else "")], cmd)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in unit.files.items():
         (directory / name).write_text(text, encoding="utf-8")
         written.append(directory / name)
-    cron_path = directory / f"socctl-drill-{plan_id}.cron"
-    cron_path.write_text(f"# socctl DR drill {plan_id} ({every})\n{cron} root {cmd}\n",
-                         encoding="utf-8")
+    cron_path = directory / f"socctl-drill-{plan.id}.cron"
+    zone_line = f"CRON_TZ={zone}\n" if zone else ""
+    cron_path.write_text(f"# socctl DR drill {plan.id} ({every})\n{zone_line}{cron} root "
+                         f"{cmd}\n", encoding="utf-8")
     written.append(cron_path)
     return written

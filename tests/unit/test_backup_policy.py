@@ -95,6 +95,35 @@ def test_the_runs_times_are_in_the_policys_zone(policies: dict[str, Any],
     assert "unknown time zone 'Asia/Hanoi'" in p.message
 
 
+@pytest.mark.skipif(shutil.which("faketime") is None,
+                    reason="needs faketime (Debian package faketime; ./dev installs it)")
+def test_cron_last_day_guard_asks_the_policys_calendar(policies: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    """cron has no "last day of the month": the line runs on the 28th-31st and a guard
+    asks whether tomorrow is the 1st. It must ask in the policy's zone: at 22:00 on 30
+    November in Hanoi (15:00 UTC) a host in UTC+14 already lives on 1 December, and the
+    month-end configuration backup would never run. The guard is run by sh under
+    faketime at that instant, with the host in each zone."""
+    units, cron = backup_units([policies["config-files"]], "/opt/socctl")
+    write_units(tmp_path, units, cron, "socctl-backup.cron")
+    line = next(x for x in (tmp_path / "socctl-backup.cron").read_text().splitlines()
+                if " 28-31 * * " in x)
+    guard = line.split(" root ", 1)[1].replace("\\%", "%").split(" && ")[0]
+
+    def due(instant_utc: str, host_zone: str) -> bool:
+        out = subprocess.run(["faketime", instant_utc, "sh", "-c", f"{guard} && echo due"],
+                             env={**os.environ, "TZ": host_zone}, capture_output=True,
+                             text=True, timeout=30, check=False)
+        return out.stdout.strip() == "due"
+
+    # faketime reads the instant in the host zone: the same instant, 2026-11-30 15:00 UTC
+    for zone, local in (("UTC", "2026-11-30 15:00:00"), ("Pacific/Kiritimati",
+                        "2026-12-01 05:00:00"), ("Pacific/Pago_Pago", "2026-11-30 04:00:00")):
+        assert due(local, zone), (zone, guard)
+    # and a day earlier (29 November in Hanoi) it is not the month's last day anywhere
+    assert not due("2026-11-30 05:00:00", "Pacific/Kiritimati")
+
+
 def test_loader_collects_problems_from_every_file() -> None:
     _, problems = load_policies(FIXTURES / "invalid")
     assert {Path(p.location.path).name for p in problems} == {"bad.yaml", "bad_ref.yaml",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -97,8 +100,17 @@ def test_drill_schedule_writes_a_timer(tmp_path: Path) -> None:
     settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
     files = report.schedule(settings, "lab-primary-db-loss", "quarterly", tmp_path / "u")
     timer = (tmp_path / "u/socctl-drill-lab-primary-db-loss.timer").read_text()
-    assert "OnCalendar=*-01,04,07,10-01 02:00:00" in timer
+    # 02:00 on the agency's clock (the drill's database policy, databases.yaml)
+    assert "OnCalendar=*-01,04,07,10-01 02:00:00 Asia/Ho_Chi_Minh\n" in timer
     assert len(files) == 3
+    cron = (tmp_path / "u/socctl-drill-lab-primary-db-loss.cron").read_text()
+    assert "CRON_TZ=Asia/Ho_Chi_Minh\n0 2 1 1,4,7,10 * root " in cron
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:  # systemd reads the zone: 02:00 in Hanoi is 19:00 UTC
+        spec = timer.split("OnCalendar=", 1)[1].splitlines()[0]
+        out = subprocess.run([analyze, "calendar", spec], capture_output=True, text=True,
+                             env={**os.environ, "TZ": "UTC"}, check=True).stdout
+        assert "19:00:00 UTC" in out, out
     service = (tmp_path / "u/socctl-drill-lab-primary-db-loss.service").read_text()
     assert "drill run lab-primary-db-loss --lab --yes" in service
     report.schedule(settings, "lab-primary-db-loss", "monthly", tmp_path / "s", lab=False)

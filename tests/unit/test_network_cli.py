@@ -3,12 +3,17 @@ the errors a user sees for bad selections and missing credentials."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from click.testing import CliRunner
 
 from socctl.cli.main import cli
+from socctl.network import backup
 from tests.conftest import REPO
 
 
@@ -62,3 +67,28 @@ def test_selection_without_driver_is_an_error(tmp_path: Path) -> None:
     code, output = invoke(tmp_path, "net", "diff", "--lab", "--device", "dc-primary-log1")
     assert code == 1
     assert "no selected device has a network driver" in output
+
+
+def test_policy_day_is_the_agencys_day_not_the_hosts(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's clock is put in a zone whose date differs from Hanoi's right now (one of
+    UTC-11 and UTC+14 always does): the policy day is still Hanoi's. On Hanoi's last day
+    of the month the backup starts (and stops for want of a device login)."""
+    hanoi = dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    host_zone = next(z for z in ("Pacific/Pago_Pago", "Pacific/Kiritimati")
+                     if dt.datetime.now(ZoneInfo(z)).date() != hanoi)
+    monkeypatch.setenv("TZ", host_zone)
+    time.tzset()
+    try:
+        assert dt.date.today() != hanoi
+        code, output = invoke(tmp_path, "net", "backup", "--policy-day-only", "--site",
+                              "p01d01", "--platform", "cisco_ios", "--timeout", "1",
+                              env={"TZ": host_zone})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    if backup.is_policy_day(hanoi):
+        assert code == 1 and "no device login" in output, output
+    else:
+        assert code == 0, output
+        assert f"{hanoi.isoformat()} is not the last day of the month" in output
