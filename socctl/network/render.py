@@ -28,10 +28,24 @@ STRICT_LEVEL = 3
 blocking) and the stricter compliance rules."""
 
 
+class ClockZone(BaseModel):
+    """The devices' clock zone. IOS keeps UTC unless told (``clock timezone``), and its
+    logs say which zone they were written in (``show-timezone``): the collectors read
+    "ICT" as UTC+7 and a device left in UTC as UTC, so either is stored right, but an
+    operator reading a console sees the agency's clock only with this set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Z]{3,5}$")
+    hours: int = Field(ge=-12, le=14)
+    minutes: int = Field(default=0, ge=0, le=59)
+
+
 class ProfileSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ntp_servers: tuple[str, ...] = Field(min_length=1)
+    clock_timezone: ClockZone
     banner: str
     snmp_group: str
     management_acl: str

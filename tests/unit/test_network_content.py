@@ -167,6 +167,25 @@ def test_forbid_rule_flags_telnet_on_ios(rules: list[compliance.LoadedRule]) -> 
     assert failed == {"ios-no-telnet", "ios-vty-ssh-only", "ios-snmpv3-only"}
 
 
+def test_ios_clock_is_the_agencys_and_a_router_left_in_utc_is_flagged(
+        rules: list[compliance.LoadedRule]) -> None:
+    """Logs are stamped ``localtime show-timezone``: without ``clock timezone`` an IOS
+    router's local time is UTC. The template sets the zone of template settings, and the
+    audit finds a router whose zone line is missing or wrong."""
+    inv = load_inventory(REPO / "inventory", "national")
+    renderer = Renderer.create(inv, TEMPLATES)
+    driver = get_driver("cisco_ios")
+    device = inv.devices["p01d01-rtr1"]
+    text = renderer.render(device)
+    assert "\nclock timezone ICT 7 0\n" in text
+    context = renderer.context(device, driver)
+    for wrong in ("", "clock timezone UTC 0 0\n"):
+        outcomes = compliance.check(driver.tree(text.replace("clock timezone ICT 7 0\n",
+                                                             wrong)),
+                                    rules, "cisco_ios", context)
+        assert {o.rule for o in outcomes if o.status == "fail"} == {"ios-clock-timezone"}
+
+
 def test_frr_vty_without_timeout_is_flagged(rules: list[compliance.LoadedRule]) -> None:
     tree, context = _frr_context("p01-rtr1")
     text = configtree.render(tree).replace(" access-class mgmt", " access-class mgmt\n"
