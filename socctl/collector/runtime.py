@@ -331,14 +331,16 @@ class Runtime:
     def write_stats(self, running: bool = True) -> None:
         data = self.status(running).to_dict()
         data["pid"] = os.getpid()
+        data["store_path"] = str(self.dead.path)  # dead letters' (and SQLite events') file
         self.state.mkdir(parents=True, exist_ok=True)
         tmp = self.state / (STATS_FILE + ".tmp")
         tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
         os.replace(tmp, self.state / STATS_FILE)
 
 
-def read_stats(settings: Settings, collection: Collection) -> dict[str, Any]:
-    """Counters of the running (or last) collector plus what the store holds now."""
+def read_stats(settings: Settings, collection: Collection | None) -> dict[str, Any]:
+    """Counters of the running (or last) collector plus what the store holds now. Without
+    a collection (its content does not load) the store is the one the stats name."""
     from socctl.store.sqlite import SqliteStore
 
     path = settings.state_dir / "collect" / STATS_FILE
@@ -349,7 +351,10 @@ def read_stats(settings: Settings, collection: Collection) -> dict[str, Any]:
     if data.get("running") and data.get("pid") and not _alive(int(data["pid"])):
         data["running"] = False
         data["note"] = "the collector died without stopping (killed?)"
-    db = store_path(settings, collection)
+    if collection is None and data.get("store_path"):
+        db = Path(data["store_path"])
+    else:
+        db = store_path(settings, collection)
     if Path(db).exists():
         with SqliteStore(db, readonly=True) as store:
             data["store"] = {"path": str(db), "events": store.count(),

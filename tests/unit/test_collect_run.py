@@ -413,12 +413,20 @@ def test_a_replaced_botnet_list_is_used_without_a_restart(tmp_path: Path) -> Non
         n = send_until(n, "threat_indicator_ip = '198.51.100.7'")
         replace("203.0.113.0/25\nnot-an-address\n")
         deadline = time.monotonic() + 20
-        written = h.state / "collect" / "stats.json"  # (collect check rejects the file)
-        while not any("botnet list not reloaded" in e
-                      for e in json.loads(written.read_text()).get("errors", [])):
-            assert time.monotonic() < deadline, written.read_text()
+        # the content is now invalid (collect check rejects the list): `collect stats`
+        # still shows the running collector's counters, and says so
+        stats = h.stats()
+        while not any("botnet list not reloaded" in e for e in stats["errors"]):
+            assert time.monotonic() < deadline, stats
             time.sleep(0.5)
+            stats = h.stats()
+        assert any("collector content is invalid" in e and "not-an-address" in e
+                   for e in stats["errors"]), stats["errors"]
+        assert stats["running"] and stats["store"]["events"] == h.count() > 0
         send_until(n, f"source_port = {n}")  # the list in use still matches
         assert h.count(f"source_port = {n} AND threat_indicator_ip = '198.51.100.7'") == 1
+        table = h.socctl("collect", "stats")
+        assert table.returncode == 0 and "collector running" in table.stdout, table
+        assert "collector content is invalid" in table.stdout
     finally:
         h.stop()
