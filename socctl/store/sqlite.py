@@ -74,6 +74,8 @@ INSERT_SQL = (f"INSERT OR IGNORE INTO events ({', '.join(ROW_NAMES)}) "
               f"VALUES ({', '.join('?' * len(ROW_NAMES))})")
 
 Row = tuple[Any, ...]
+PAGE_SIZE = 16384
+"""Page size of a new store file (SQLite's default is 4096)."""
 PRUNE_CHUNK = 5000
 """Expired events deleted per retention transaction (:meth:`SqliteStore.prune_step`)."""
 
@@ -228,6 +230,11 @@ class SqliteStore:
                 # one user at a time, but not always the thread that opened it
                 self.db = sqlite3.connect(self.path, isolation_level=None, timeout=timeout,
                                           check_same_thread=False)
+                # a new file gets 16 KiB pages (set before WAL: a WAL database keeps its
+                # page size for life; an existing store keeps the one it was made with).
+                # Rows carry a ~1 KB doc and eight indexes: benchmarks/store.py, 2M events,
+                # 26.5 -> 23.7 us per insert and a 14% smaller file than with 4 KiB
+                self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory

@@ -50,6 +50,25 @@ def test_schema_is_the_contract(store: SqliteStore) -> None:
     assert {"events_ts", "events_source_ip_ts", "events_dataset_ts"} <= indexes
 
 
+def test_a_new_store_has_16k_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """Pages of 16 KiB make the sink's inserts cheaper (benchmarks/store.py); a store
+    made before, with SQLite's 4 KiB, is opened and written as it is, not rebuilt."""
+    fresh = SqliteStore(tmp_path / "new.db")
+    assert fresh.db.execute("PRAGMA page_size").fetchone()[0] == 16384
+    fresh.close()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+    db.close()
+    store = SqliteStore(old)
+    store.insert(events("syslog", "auth.log"))
+    assert store.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert store.count() == 11
+    store.close()
+
+
 def test_insert_is_idempotent_by_id(store: SqliteStore) -> None:
     total = store.count()
     assert total == 11 + 3 + 10 + 9
