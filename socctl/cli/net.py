@@ -174,13 +174,10 @@ def push_cmd(app: AppContext, /, commit: bool, verify_timeout: float, settle: fl
               help="Do nothing unless today is the last day of the month (backup policy).")
 @click.pass_obj
 def backup_cmd(app: AppContext, /, policy_day_only: bool, **kwargs: Any) -> None:
-    """Store normalised running configs in the git repository under the state dir.
-    "Today" is the agency's (the backup policies' zone), not the host's: a timer on a
-    server kept in UTC fires at 23:00 UTC, already the 1st in Hanoi."""
-    from socctl.backup.ops import today as agency_today
+    """Store normalised running configs in the git repository under the state dir."""
     from socctl.network import backup, service
 
-    day = agency_today(app.settings)
+    day = service.backup_day(app.settings)
     if policy_day_only and not backup.is_policy_day(day):
         render.console.print(f"{day.isoformat()} is not the last day of the month: no "
                              "backup (policy)")

@@ -134,9 +134,19 @@ def push(request: Request, options: ops.PushOptions, progress: Progress | None =
     return _finish(request, result, started, skipped, commit=options.commit)
 
 
+def backup_day(settings: Settings) -> dt.date:
+    """Today on the agency's clock (the backup policies' zone), not the host's: a timer on
+    a server kept in UTC fires at 23:00 UTC, already the 1st in Hanoi. It decides the
+    monthly policy day and dates the backup's commit."""
+    from socctl.backup.ops import today
+
+    return today(settings)
+
+
 def backup_configs(request: Request, progress: Progress | None = None,
                    today: dt.date | None = None) -> Outcome:
     started = time.time()
+    today = today or backup_day(request.settings)
     inventory = load_inventory(request.settings.inventory, request.effective_profile)
     devices, skipped = _devices(request, inventory)
     ctx = _context(request, inventory)
