@@ -103,10 +103,23 @@ def freshness_limits_for_tier(policy: Policy, tier: str | None) -> dict[str, tim
     return limits
 
 
+def zoned(spec: str, zone: str | None) -> str:
+    """An OnCalendar= value in ``zone`` (systemd reads a trailing zone name), else in the
+    host's."""
+    return f"{spec} {zone}" if zone else spec
+
+
+def cron_zone(zone: str | None) -> str:
+    """The line that puts the cron lines after it in ``zone`` (cronie reads CRON_TZ;
+    Debian's cron does not and runs them in the host's zone: the timers are the schedule,
+    the cron file the alternative)."""
+    return f"CRON_TZ={zone}\n" if zone else ""
+
+
 def on_calendar(run: Calendar, zone: str | None = None) -> list[str]:
     """systemd OnCalendar= values for a run (``*-*~01`` is the last day of the month), in
-    ``zone`` when given (systemd reads a trailing zone name), else the host's."""
-    hhmm = f"{run.at}:00" + (f" {zone}" if zone else "")
+    ``zone`` when given, else the host's."""
+    hhmm = zoned(f"{run.at}:00", zone)
     if run.weekdays is not None:
         days = ",".join(d.capitalize() for d in run.weekdays)
         return [f"{days} *-*-* {hhmm}"]
@@ -153,9 +166,7 @@ def backup_units(policies: list[Policy], socctl: str = "/usr/local/bin/socctl"
                  ) -> tuple[list[Unit], list[str]]:
     units, cron = [], []
     for policy in policies:
-        # cronie reads CRON_TZ; Debian's cron does not (it runs the line in the host's
-        # zone): the timers are the schedule, the cron file the alternative
-        zone_line = f"CRON_TZ={policy.timezone}\n" if policy.timezone else ""
+        zone_line = cron_zone(policy.timezone)
         for run in policy.runs:
             cmd = f"{socctl} backup run {policy.id} --type {run.type.value}"
             name = f"socctl-backup-{policy.id}-{run.type.value}"

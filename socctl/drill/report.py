@@ -181,7 +181,7 @@ def schedule(settings: Settings, plan_id: str, every: str, directory: Path,
     Its 02:00 is on the clock of the backup policy the drill's database follows (the
     agency's: a host kept in UTC would otherwise start it at 09:00 in Hanoi, in the
     working day), as the backups' own timers are."""
-    from socctl.backup.calendar import timer_units
+    from socctl.backup.calendar import cron_zone, timer_units, zoned
     from socctl.backup.ops import load, policies_dir
     from socctl.drill.plan import resolve
 
@@ -199,15 +199,14 @@ def schedule(settings: Settings, plan_id: str, every: str, directory: Path,
     spec, cron = calendars[every]
     cmd = f"{socctl} drill run {plan.id}{' --lab' if lab else ''} --yes"
     unit = timer_units(f"socctl-drill-{plan.id}", f"socctl DR drill {plan.id} ({every})",
-                       [spec + (f" {zone}" if zone else "")], cmd)
+                       [zoned(spec, zone)], cmd)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in unit.files.items():
         (directory / name).write_text(text, encoding="utf-8")
         written.append(directory / name)
     cron_path = directory / f"socctl-drill-{plan.id}.cron"
-    zone_line = f"CRON_TZ={zone}\n" if zone else ""
-    cron_path.write_text(f"# socctl DR drill {plan.id} ({every})\n{zone_line}{cron} root "
-                         f"{cmd}\n", encoding="utf-8")
+    cron_path.write_text(f"# socctl DR drill {plan.id} ({every})\n{cron_zone(zone)}{cron} "
+                         f"root {cmd}\n", encoding="utf-8")
     written.append(cron_path)
     return written
