@@ -163,25 +163,11 @@ def run(app: AppContext, sources: tuple[str, ...], duration: float, status: bool
 @group.command("stats")
 @click.pass_obj
 def stats(app: AppContext) -> None:
-    """Per-source counters of the running (or last) collector, and the store's totals.
-    Broken collector content (a source file half edited while the collector runs on what
-    it loaded) does not hide them: the store is the one the collector last wrote."""
-    from socctl.collector.definition import Collection, load_collection
-    from socctl.collector.pipeline import collectors_folder
+    """Per-source counters of the running (or last) collector, and the store's totals
+    (shown even while the collector content is invalid, with a warning)."""
     from socctl.collector.runtime import read_stats
-    from socctl.errors import ValidationFailed
 
-    collection: Collection | None = None
-    broken: ValidationFailed | None = None
-    try:
-        collection = load_collection(collectors_folder(app.settings))
-    except ValidationFailed as exc:
-        broken = exc
-    data = read_stats(app.settings, collection)
-    if broken is not None:
-        data.setdefault("errors", []).append(
-            f"collector content is invalid ({broken}; see 'socctl collect check'): a "
-            "restarted collector would refuse to start")
+    data = read_stats(app.settings)
     if render.is_json():
         render.emit_json(data)
         return

@@ -338,10 +338,23 @@ class Runtime:
         os.replace(tmp, self.state / STATS_FILE)
 
 
-def read_stats(settings: Settings, collection: Collection | None) -> dict[str, Any]:
-    """Counters of the running (or last) collector plus what the store holds now. Without
-    a collection (its content does not load) the store is the one the stats name."""
+def read_stats(settings: Settings) -> dict[str, Any]:
+    """Counters of the running (or last) collector plus what the store holds now.
+
+    Broken collector content (a source file half edited while the collector runs on what
+    it loaded) does not hide them: the store is then the one the stats name, and the
+    errors say that a restarted collector would refuse to start."""
+    from socctl.collector.definition import load_collection
+    from socctl.collector.pipeline import collectors_folder
+    from socctl.errors import ValidationFailed
     from socctl.store.sqlite import SqliteStore
+
+    collection: Collection | None = None
+    broken: ValidationFailed | None = None
+    try:
+        collection = load_collection(collectors_folder(settings))
+    except ValidationFailed as exc:
+        broken = exc
 
     path = settings.state_dir / "collect" / STATS_FILE
     try:
@@ -359,6 +372,10 @@ def read_stats(settings: Settings, collection: Collection | None) -> dict[str, A
         with SqliteStore(db, readonly=True) as store:
             data["store"] = {"path": str(db), "events": store.count(),
                              "dead_letter": store.dead_letter_count()}
+    if broken is not None:
+        data.setdefault("errors", []).append(
+            f"collector content is invalid ({broken}; see 'socctl collect check'): a "
+            "restarted collector would refuse to start")
     return data
 
 
