@@ -119,20 +119,31 @@ class OccurrenceIds:
 
     The n-th identical raw line from one origin gets occurrence n, so two genuinely equal
     lines stay two events, and the same stream sent again after a restart (a sender that
-    re-sends unacknowledged lines) maps onto the same ids. Bounded: the table of recent
-    lines is cleared after ``limit`` distinct lines.
+    re-sends unacknowledged lines) maps onto the same ids.
+
+    Bounded by two generations of ``limit // 2`` distinct lines each: when the newer one
+    is full, the older is forgotten and the newer takes its place, and a line found in the
+    older one carries its count over. A repeat therefore keeps counting while fewer than
+    ``limit // 2`` distinct lines came between. (The table used to be cleared whole at
+    ``limit``: a repeat just after the clear started again at occurrence 0, took the id of
+    its first copy, and was ignored as a re-send: an event lost.)
     """
 
     def __init__(self, origin: str, limit: int = 1 << 18) -> None:
         self.origin = origin
-        self.limit = limit
+        self.generation = max(1, limit // 2)
         self._seen: dict[int, int] = {}
+        self._older: dict[int, int] = {}
 
     def next(self, dataset: str, raw: str) -> str:
         key = hash(raw)  # only counts occurrences in this process; the id below is stable
-        n = self._seen.get(key, 0)
-        if n == 0 and len(self._seen) >= self.limit:
-            self._seen.clear()
-        self._seen[key] = n + 1
+        seen = self._seen
+        n = seen.get(key)
+        if n is None:
+            n = self._older.get(key, 0)
+            if len(seen) >= self.generation:
+                self._older, seen = seen, {}
+                self._seen = seen
+        seen[key] = n + 1
         return blake2b(f"{self.origin}\x1f{dataset}\x1f{raw}\x1f{n}".encode(
             "utf-8", "surrogateescape"), digest_size=16).hexdigest()

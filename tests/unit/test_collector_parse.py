@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from socctl.collector.ecs import ParseError, get
+from socctl.collector.ecs import OccurrenceIds, ParseError, get
 from socctl.collector.parse import DATASETS, parse_line
 from socctl.collector.parsers.postgresql import compile_prefix
 from tests.conftest import FIXTURES
@@ -354,3 +354,44 @@ def test_every_event_has_the_ecs_basics(dataset: str, line: str) -> None:
 
 def test_fixture_folder_exists() -> None:
     assert isinstance(VALID, Path) and VALID.is_dir()
+
+
+# -- ids of network syslog lines ------------------------------------------------------------
+def test_a_repeated_line_is_a_new_event_wherever_the_table_is_bounded() -> None:
+    """Equal lines a few distinct lines apart are two events, at every position relative
+    to the table's bound. (Cleared whole at its limit, the table gave a repeat just after
+    the clear its first copy's id, and the store ignored it as a re-send.)"""
+    for fillers in range(40):
+        ids = OccurrenceIds("tcp|198.18.0.7", limit=8)
+        for k in range(fillers):
+            ids.next("syslog", f"filler {k}")
+        first = ids.next("syslog", "kernel: link down")
+        for k in range(3):  # fewer than limit // 2 distinct lines in between
+            ids.next("syslog", f"other {fillers} {k}")
+        assert ids.next("syslog", "kernel: link down") != first, fillers
+
+
+def test_occurrence_ids_are_the_same_when_the_stream_is_sent_again() -> None:
+    """A collector restarted (kill -9) gets the same stream again from its senders: the
+    same ids, repeats and the table's bound included, so the store keeps one copy."""
+    stream: list[str] = []
+    for k in range(200):  # the table's bound passed many times, a repeat every third line
+        stream += [f"line {k}", "kernel: link down"] if k % 2 == 0 else [f"line {k}"]
+
+    def ids_of() -> list[str]:
+        ids = OccurrenceIds("tcp|198.18.0.7", limit=8)
+        return [ids.next("syslog", line) for line in stream]
+
+    first = ids_of()
+    assert first == ids_of()
+    assert len(set(first)) == len(first)  # every occurrence, repeats too, is its own event
+
+
+def test_occurrence_ids_forget_lines_long_gone() -> None:
+    """The table is bounded: far more distinct lines than its limit later, a line counts
+    from 0 again (so memory does not grow with the stream)."""
+    ids = OccurrenceIds("tcp|198.18.0.7", limit=8)
+    first = ids.next("syslog", "kernel: link down")
+    for k in range(100):
+        ids.next("syslog", f"filler {k}")
+    assert ids.next("syslog", "kernel: link down") == first
