@@ -174,9 +174,13 @@ def stats(app: AppContext) -> None:
     cols = ["received", "parsed", "dead_letter", "spooled", "shipped", "duplicates",
             "rejected", "udp_drops", "connections", "connections_refused", "tls_failures",
             "framing_errors"]
-    render.table("collector " + ("running" if data.get("running") else "stopped"),
-                 ["source", *cols],
-                 ([name, *(s.get(c, 0) for c in cols)] for name, s in data["sources"].items()))
+    state = "collector " + ("running" if data.get("running") else "stopped")
+    if data["sources"]:
+        render.table(state, ["source", *cols],
+                     ([name, *(s.get(c, 0) for c in cols)]
+                      for name, s in data["sources"].items()))
+    else:
+        render.console.print(f"{state}: no source counters")
     store = data.get("store")
     if store:
         render.console.print(f"store {store['path']}: {store['events']} events, "

@@ -357,10 +357,14 @@ def read_stats(settings: Settings) -> dict[str, Any]:
         broken = exc
 
     path = settings.state_dir / "collect" / STATS_FILE
+    data: dict[str, Any] = {"sources": {}, "running": False}
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {"sources": {}, "running": False}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data["note"] = (f"no collector has run with this state directory ({path} does not "
+                        "exist): start one with 'socctl collect run'")
+    except (OSError, ValueError) as exc:
+        data["errors"] = [f"cannot read the collector's counters in {path}: {exc}"]
     if data.get("running") and data.get("pid") and not _alive(int(data["pid"])):
         data["running"] = False
         data["note"] = "the collector died without stopping (killed?)"

@@ -239,3 +239,18 @@ def test_the_demo_in_a_terminal_shows_the_step_under_way(monkeypatch) -> None:  
     assert done.value.code == 0
     assert "provision lab ..." in text and "WAN failover ..." in text  # while running
     assert "provision lab done" in text and "WAN failover done" in text  # when done
+
+
+def test_collect_stats_before_any_collector_ran_says_so(tmp_path: Path) -> None:
+    env = {"SOCCTL_STATE_DIR": str(tmp_path / "state")}
+    shown = socctl("collect", "stats", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "no source counters" in shown.stdout
+    assert "no collector has run with this state directory" in shown.stdout
+    assert "socctl collect run" in shown.stdout
+    (tmp_path / "state" / "collect").mkdir(parents=True)
+    (tmp_path / "state" / "collect" / "stats.json").write_text("{truncated")
+    data = json.loads(socctl("-o", "json", "collect", "stats", env=env).stdout)
+    assert data["sources"] == {} and data["running"] is False
+    assert any("cannot read the collector's counters" in e and "stats.json" in e
+               for e in data["errors"]), data
