@@ -27,8 +27,8 @@ def open_db(path: Path, *, create: bool = False) -> sqlite3.Connection:
     """The events store file (shared with the collector); WAL so readers never block it."""
     if not create and not path.exists():
         raise ConfigError("no event store here", Location.of(path),
-                          hint="collect or replay logs first (socctl collect replay), "
-                               "or pass --store")
+                          hint="run 'socctl collect replay' or 'collect run' first, or "
+                               "pass --store")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
