@@ -30,7 +30,7 @@ from socctl.errors import Location, Problem, Severity, ValidationFailed
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 Namespace = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
 EcsField = Annotated[str, Field(pattern=r"^[a-z@_][a-z0-9_]*(\.[a-z0-9_]+)*$")]
-SourceType = Literal["syslog_udp", "syslog_tcp", "syslog_tls", "file", "snmp_trap"]
+SourceType = Literal["syslog_udp", "syslog_tcp", "syslog_tls", "relp", "file", "snmp_trap"]
 
 
 class Strict(BaseModel):
@@ -72,7 +72,7 @@ class Source(Strict):
     start_at: Literal["beginning", "end"] = "beginning"
     max_line: Annotated[int, Field(ge=256, le=1 << 20)] = 65536
     max_connections: Annotated[int, Field(ge=1, le=1 << 16)] = 4096
-    """TCP/TLS: connections open at once; more are closed at accept and counted."""
+    """TCP/TLS/RELP: connections open at once; more are closed at accept and counted."""
     snmp_communities: tuple[str, ...] = ()
     snmp_users_env: str | None = None
 

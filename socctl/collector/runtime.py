@@ -149,7 +149,7 @@ class Runtime:
         store's and the files' descriptors: the soft limit goes up to the hard one (often
         1024 against 1,048,576), and a note says when even that is short."""
         wanted = 256 + sum(c.spec.source.max_connections for c in self.collectors
-                           if c.spec.source.type in ("syslog_tcp", "syslog_tls"))
+                           if c.spec.source.type in ("syslog_tcp", "syslog_tls", "relp"))
         try:
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY

@@ -35,6 +35,14 @@ def _tls(c: Collector, intake: Intake, state: Path) -> Source:
                      max_connections=src.max_connections)
 
 
+def _relp(c: Collector, intake: Intake, state: Path) -> Source:
+    from socctl.collector.sources.relp import RelpSyslog
+
+    assert c.spec.source.listen is not None
+    return RelpSyslog(c.name, intake, c.spec.source.listen, c.spec.source.max_line,
+                      max_connections=c.spec.source.max_connections)
+
+
 def _file(c: Collector, intake: Intake, state: Path) -> Source:
     from socctl.collector.sources.file import FileTail
 
@@ -55,6 +63,7 @@ BUILDERS: dict[str, Callable[[Collector, Intake, Path], Source]] = {
     "syslog_udp": _udp,
     "syslog_tcp": _tcp,
     "syslog_tls": _tls,
+    "relp": _relp,
     "file": _file,
     "snmp_trap": _snmp,
 }

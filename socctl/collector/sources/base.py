@@ -53,8 +53,8 @@ class Intake:
                origin: str | None = None, ids: list[str] | None = None) -> None:
         """``messages``: (raw, reason); a reason sends the raw bytes to the dead letter.
 
-        ``ids`` gives position-based ids (files); otherwise ids are content + occurrence
-        per origin (network syslog).
+        ``ids`` gives the ids (files: position; RELP: content + occurrence within its
+        session); otherwise ids are content + occurrence per origin (network syslog).
         """
         if not messages:
             return
