@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socctl.collector.ecs import OccurrenceIds
-from socctl.collector.sources.base import Intake, Source
-from socctl.collector.sources.syslog import READ_CHUNK, split_listen
+from socctl.collector.sources.base import Intake
+from socctl.collector.sources.syslog import READ_CHUNK, StreamSource, split_listen
 from socctl.errors import ConfigError
 
 SOFTWARE = b"socctl"
@@ -133,16 +133,10 @@ def rsp(txnr: int, data: bytes) -> bytes:
     return b"%d rsp %d %s\n" % (txnr, len(data), data)
 
 
-class RelpSyslog(Source):
+class RelpSyslog(StreamSource):
     def __init__(self, name: str, intake: Intake, listen: str, max_len: int,
                  max_connections: int = 4096) -> None:
-        super().__init__(name, intake)
-        self.listen = listen
-        self.max_len = max_len
-        self.max_connections = max_connections
-        self.open = 0
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
+        super().__init__(name, intake, listen, max_len, max_connections)
         self.last_protocol_error = ""
 
     async def start(self) -> None:
@@ -155,11 +149,9 @@ class RelpSyslog(Source):
                               f"{exc.strerror}") from exc
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.open >= self.max_connections:
-            self.stats.connections_refused += 1
+        if not self.admit():
             writer.transport.abort()
             return
-        self.open += 1
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
@@ -212,14 +204,6 @@ class RelpSyslog(Source):
             writer.close()
             if task is not None:
                 self.tasks.discard(task)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"listen": f"relp {self.listen}", "open_connections": self.open}

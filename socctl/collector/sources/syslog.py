@@ -134,19 +134,19 @@ class _TlsAccept(asyncio.Protocol):
         task.add_done_callback(self.source.tasks.discard)
 
 
-class TcpSyslog(Source):
-    def __init__(self, name: str, intake: Intake, listen: str, framing: str, max_len: int,
-                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
+class StreamSource(Source):
+    """A listener whose senders hold connections (TCP, TLS, RELP): at most
+    ``max_connections`` of them, each read by a task of its own."""
+
+    def __init__(self, name: str, intake: Intake, listen: str, max_len: int,
+                 max_connections: int = 4096) -> None:
         super().__init__(name, intake)
         self.listen = listen
-        self.framing = framing
         self.max_len = max_len
-        self.tls = tls
         self.max_connections = max_connections
         self.open = 0
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
-        self.last_tls_error = ""
 
     def admit(self) -> bool:
         """At accept: room for one more connection (then it is counted open until its
@@ -156,6 +156,23 @@ class TcpSyslog(Source):
             return False
         self.open += 1
         return True
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+class TcpSyslog(StreamSource):
+    def __init__(self, name: str, intake: Intake, listen: str, framing: str, max_len: int,
+                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
+        super().__init__(name, intake, listen, max_len, max_connections)
+        self.framing = framing
+        self.tls = tls
+        self.last_tls_error = ""
 
     async def start(self) -> None:
         host, port = split_listen(self.listen)
@@ -236,14 +253,6 @@ class TcpSyslog(Source):
             writer.close()
             if task is not None:
                 self.tasks.discard(task)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"listen": f"{'tls' if self.tls else 'tcp'} {self.listen}",
