@@ -31,6 +31,8 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 Namespace = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
 EcsField = Annotated[str, Field(pattern=r"^[a-z@_][a-z0-9_]*(\.[a-z0-9_]+)*$")]
 SourceType = Literal["syslog_udp", "syslog_tcp", "syslog_tls", "relp", "file", "snmp_trap"]
+CONNECTION_TYPES = frozenset({"syslog_tcp", "syslog_tls", "relp"})
+"""Sources whose senders hold connections (capped by ``max_connections``)."""
 
 
 class Strict(BaseModel):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socctl.collector.definition import Collection
+from socctl.collector.definition import CONNECTION_TYPES, Collection
 from socctl.collector.pipeline import (
     Processor,
     build_dead_letter_sink,
@@ -149,7 +149,7 @@ class Runtime:
         store's and the files' descriptors: the soft limit goes up to the hard one (often
         1024 against 1,048,576), and a note says when even that is short."""
         wanted = 256 + sum(c.spec.source.max_connections for c in self.collectors
-                           if c.spec.source.type in ("syslog_tcp", "syslog_tls", "relp"))
+                           if c.spec.source.type in CONNECTION_TYPES)
         try:
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY

@@ -49,23 +49,29 @@ class Intake:
         self.ids: dict[str, OccurrenceIds] = {}
         self.lock = threading.Lock()
 
+    def counter(self, origin: str) -> OccurrenceIds:
+        """A fresh occurrence counter whose ids name this collector and ``origin``."""
+        return OccurrenceIds(f"{self.processor.name}|{origin}")
+
     def submit(self, messages: list[tuple[bytes, str | None]], peer: str | None,
-               origin: str | None = None, ids: list[str] | None = None) -> None:
+               origin: str | None = None, ids: list[str] | None = None,
+               occurrences: OccurrenceIds | None = None) -> None:
         """``messages``: (raw, reason); a reason sends the raw bytes to the dead letter.
 
-        ``ids`` gives the ids (files: position; RELP: content + occurrence within its
-        session); otherwise ids are content + occurrence per origin (network syslog).
+        ``ids`` gives position-based ids (files); otherwise ids are content + occurrence,
+        counted in ``occurrences`` (RELP: one per session, :meth:`counter`) or else per
+        origin (network syslog).
         """
         if not messages:
             return
         now = time.time()
         proc = self.processor
         key = origin or peer or "-"
-        occ = None
-        if ids is None:
+        occ = occurrences
+        if ids is None and occ is None:
             occ = self.ids.get(key)
             if occ is None:
-                occ = self.ids[key] = OccurrenceIds(f"{proc.name}|{key}")
+                occ = self.ids[key] = self.counter(key)
         rows: list[Row] = []
         dead: list[DeadLetterItem] = []
         dataset = proc.dataset

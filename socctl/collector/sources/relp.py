@@ -26,7 +26,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from socctl.collector.ecs import OccurrenceIds
 from socctl.collector.sources.base import Intake
 from socctl.collector.sources.syslog import READ_CHUNK, StreamSource, split_listen
 from socctl.errors import ConfigError
@@ -164,14 +163,7 @@ class RelpSyslog(StreamSource):
         # kind there too, so it gets the id it had, whether or not the collector restarted
         # in between. (rsyslog's RELP messages carry microsecond times: two genuinely
         # equal messages in two sessions do not happen.)
-        occ = OccurrenceIds(f"{self.intake.processor.name}|{ip}")
-        dataset = self.intake.processor.dataset
-
-        def submit(messages: list[tuple[bytes, str | None]]) -> None:
-            self.intake.submit(messages, ip, ids=[
-                occ.next(dataset, raw.decode("utf-8", "surrogateescape"))
-                for raw, _ in messages])
-
+        occ = self.intake.counter(ip)
         try:
             while not session.closing:
                 try:
@@ -186,13 +178,15 @@ class RelpSyslog(StreamSource):
                 fed = session.feed(data)
                 if fed.now:
                     writer.write(b"".join(fed.now))
-                submit(fed.messages)  # spooled before they are acknowledged
+                # spooled before they are acknowledged
+                self.intake.submit(fed.messages, ip, occurrences=occ)
                 if fed.acks:
                     writer.write(b"".join(fed.acks))
                 if fed.error is not None:
                     self.stats.framing_errors += 1
                     self.last_protocol_error = f"{ip}: {fed.error}"
-                    submit([(bytes(session.buffer[:self.max_len]), f"RELP: {fed.error}")])
+                    self.intake.submit([(bytes(session.buffer[:self.max_len]),
+                                         f"RELP: {fed.error}")], ip, occurrences=occ)
                     writer.write(SERVERCLOSE)
                     await writer.drain()
                     return
