@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,6 +33,8 @@ Namespace = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
 EcsField = Annotated[str, Field(pattern=r"^[a-z@_][a-z0-9_]*(\.[a-z0-9_]+)*$")]
 SourceType = Literal["syslog_udp", "syslog_tcp", "syslog_tls", "relp", "file", "snmp_trap"]
 CONNECTION_TYPES = frozenset({"syslog_tcp", "syslog_tls", "relp"})
+TLS_TYPES = frozenset({"syslog_tls", "relp"})
+"""Sources that take tls_cert/tls_key (relp: RELP over TLS when they are set)."""
 """Sources whose senders hold connections (capped by ``max_connections``)."""
 
 
@@ -83,6 +86,15 @@ class Source(Strict):
     def _listen(cls, value: str | None) -> str | None:
         return None if value is None else _check_listen(value)
 
+    @field_validator("tls_cert", "tls_key", "tls_client_ca")
+    @classmethod
+    def _tls_here(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if value is not None and kind is not None and kind not in TLS_TYPES:
+            raise ValueError(f"a {kind} source does not speak TLS (TLS is for "
+                             f"{' and '.join(sorted(TLS_TYPES))})")
+        return value
+
     @model_validator(mode="after")
     def _shape(self) -> Source:
         if self.type == "file":
@@ -92,6 +104,9 @@ class Source(Strict):
             raise ValueError(f"a {self.type} source needs listen: ADDRESS:PORT")
         if self.type == "syslog_tls" and not (self.tls_cert and self.tls_key):
             raise ValueError("a syslog_tls source needs tls_cert and tls_key")
+        tls = self.tls_cert or self.tls_key or self.tls_client_ca
+        if self.type == "relp" and tls and not (self.tls_cert and self.tls_key):
+            raise ValueError("RELP over TLS needs both tls_cert and tls_key")
         return self
 
 

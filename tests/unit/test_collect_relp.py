@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -32,18 +33,19 @@ def relp(tmp_path: Path) -> Iterator[Harness]:
     h.close()
 
 
-def rsyslog_forwarding(work: Path, relp_port: int) -> tuple[subprocess.Popen[bytes], int]:
-    """rsyslogd receiving plain TCP syslog and forwarding every message with omrelp;
-    (the process, its TCP port)."""
+def rsyslog_forwarding(work: Path, relp_port: int,
+                       tls: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """rsyslogd receiving plain TCP syslog and forwarding every message with omrelp (``tls``:
+    omrelp's TLS parameters); (the process, its TCP port)."""
     tcp = free_port()
     work.mkdir()
     conf = work / "rsyslog.conf"
     conf.write_text(f"""
 global(workDirectory="{work}")
 module(load="imtcp")
-module(load="omrelp")
+module(load="omrelp" {'tls.tlslib="openssl"' if tls else ''})
 input(type="imtcp" port="{tcp}" address="127.0.0.1")
-*.* action(type="omrelp" target="127.0.0.1" port="{relp_port}"
+*.* action(type="omrelp" target="127.0.0.1" port="{relp_port}" {tls}
            queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
 """)
     proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "pid")],
@@ -56,6 +58,28 @@ input(type="imtcp" port="{tcp}" address="127.0.0.1")
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("rsyslogd did not start listening")
+
+
+def certificates(folder: Path) -> dict[str, Path]:
+    """A CA, the collector's certificate (collector.lab) and a sender's (p01-rtr1), each
+    signed by the CA, as an agency's PKI would issue them."""
+    folder.mkdir()
+    out = {name: folder / name for name in
+           ("ca.pem", "ca.key", "server.pem", "server.key", "client.pem", "client.key")}
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-subj", "/CN=socctl test CA", "-days", "1",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    for who, name in (("server", "collector.lab"), ("client", "p01-rtr1")):
+        openssl("req", *ec, "-subj", f"/CN={name}", "-keyout", f"{who}.key",
+                "-out", f"{who}.csr")
+        (folder / f"{who}.ext").write_text(f"subjectAltName=DNS:{name}\n")
+        openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "1", "-extfile", f"{who}.ext", "-out", f"{who}.pem")
+    return out
 
 
 def sshd_line(i: int) -> bytes:
@@ -107,6 +131,57 @@ def test_rsyslog_forwards_over_relp_and_every_message_is_stored_once(relp: Harne
     source = stats["sources"]["relp"]
     assert source["received"] == total and source["framing_errors"] == 0, source
     assert source["connections"] == 1 and stats["store"]["dead_letter"] == 0
+
+
+@pytest.mark.skipif(not shutil.which("rsyslogd") or not OMRELP,
+                    reason="needs rsyslogd with omrelp (Debian: rsyslog rsyslog-relp; "
+                           "./dev installs them)")
+def test_rsyslog_forwards_over_relp_with_tls_both_sides_authenticated(tmp_path: Path) -> None:
+    """RELP over TLS as across an office's WAN link: omrelp checks the collector's name
+    against the agency's CA, the collector asks for a client certificate from that CA.
+    What cannot complete the handshake (garbage, a client without a certificate) is counted
+    and the listener goes on serving."""
+    total = 2000
+    cert = certificates(tmp_path / "pki")
+    port = free_port()
+    relp = Harness(tmp_path, [{"name": "relp", "source": {
+        "type": "relp", "listen": f"127.0.0.1:{port}", "tls_cert": str(cert["server.pem"]),
+        "tls_key": str(cert["server.key"]), "tls_client_ca": str(cert["ca.pem"])},
+        "parser": {"dataset": "syslog"}}])
+    relp.start()
+    tls = (f'tls="on" tls.caCert="{cert["ca.pem"]}" tls.myCert="{cert["client.pem"]}" '
+           f'tls.myPrivKey="{cert["client.key"]}" tls.authMode="name" '
+           f'tls.permittedPeer=["collector.lab"]')
+    rsyslog, tcp = rsyslog_forwarding(tmp_path / "rsyslog", port, tls)
+    try:
+        with socket.create_connection(("127.0.0.1", tcp)) as s:
+            s.sendall(b"".join(sshd_line(i) + b"\n" for i in range(total)))
+        stored_once(relp, total)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"1 open 5 hello\n")  # plain RELP on the TLS port
+            assert s.recv(4096) == b""
+        anonymous = ssl.create_default_context(cafile=str(cert["ca.pem"]))
+        anonymous.check_hostname = False
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                anonymous.wrap_socket(raw) as s:  # TLS 1.3: the refusal comes on read
+            s.sendall(b"1 open 5 hello\n")
+            try:
+                answer = s.recv(4096)
+            except (ssl.SSLError, ConnectionError) as exc:
+                answer = repr(exc).encode()
+            assert b"200 OK" not in answer, answer
+        stats = source_stats(relp, lambda s: s["tls_failures"] >= 2)
+        with relp.db() as db:
+            site = db.execute("SELECT DISTINCT socctl_site FROM events").fetchall()
+    finally:
+        rsyslog.terminate()
+        rsyslog.wait(30)
+        relp.stop()
+        relp.close()
+    source = stats["sources"]["relp"]
+    assert source["tls_failures"] == 2 and source["received"] == total, source
+    assert source["connections"] == 1 and stats["store"]["dead_letter"] == 0, source
+    assert site == [("p01",)]
 
 
 class RelpClient:

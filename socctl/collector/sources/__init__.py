@@ -37,10 +37,15 @@ def _tls(c: Collector, intake: Intake, state: Path) -> Source:
 
 def _relp(c: Collector, intake: Intake, state: Path) -> Source:
     from socctl.collector.sources.relp import RelpSyslog
+    from socctl.collector.sources.syslog import server_tls_context
 
-    assert c.spec.source.listen is not None
-    return RelpSyslog(c.name, intake, c.spec.source.listen, c.spec.source.max_line,
-                      max_connections=c.spec.source.max_connections)
+    src = c.spec.source
+    assert src.listen is not None
+    ctx = None
+    if src.tls_cert and src.tls_key:
+        ctx = server_tls_context(src.tls_cert, src.tls_key, src.tls_client_ca)
+    return RelpSyslog(c.name, intake, src.listen, src.max_line, tls=ctx,
+                      max_connections=src.max_connections)
 
 
 def _file(c: Collector, intake: Intake, state: Path) -> Source:

@@ -17,18 +17,21 @@ source's ``max_line``) is a framing error: the bytes go to the dead letter and t
 connection is closed with ``serverclose``. Lines over ``max_line`` inside a well-formed
 frame are dead-lettered and acknowledged (they are not lost; a re-send would not mend
 them).
+
+RELP over TLS (omrelp ``tls="on"``) is the same protocol inside a TLS session, handshaken
+after accept as the TLS syslog source does (:class:`StreamSource`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 from socctl.collector.sources.base import Intake
-from socctl.collector.sources.syslog import READ_CHUNK, StreamSource, split_listen
-from socctl.errors import ConfigError
+from socctl.collector.sources.syslog import READ_CHUNK, StreamSource
 
 SOFTWARE = b"socctl"
 OFFER = b"relp_version=0\nrelp_software=" + SOFTWARE + b"\ncommands=syslog"
@@ -133,30 +136,15 @@ def rsp(txnr: int, data: bytes) -> bytes:
 
 
 class RelpSyslog(StreamSource):
+    kind = "relp"
+
     def __init__(self, name: str, intake: Intake, listen: str, max_len: int,
-                 max_connections: int = 4096) -> None:
-        super().__init__(name, intake, listen, max_len, max_connections)
+                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
+        super().__init__(name, intake, listen, max_len, tls, max_connections)
         self.last_protocol_error = ""
 
-    async def start(self) -> None:
-        host, port = split_listen(self.listen)
-        try:
-            self.server = await asyncio.start_server(self._client, host, port,
-                                                     reuse_address=True, limit=READ_CHUNK)
-        except OSError as exc:
-            raise ConfigError(f"{self.name}: cannot listen on relp {self.listen}: "
-                              f"{exc.strerror}") from exc
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.admit():
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self.tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        ip = peer[0] if peer else "-"
-        self.stats.connections += 1
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     ip: str) -> None:
         session = RelpSession(self.max_len)
         # Occurrences count per session, the id names the sender's address only: a message
         # sent again on the next session (its acknowledgement was lost) is the first of its
@@ -164,43 +152,35 @@ class RelpSyslog(StreamSource):
         # in between. (rsyslog's RELP messages carry microsecond times: two genuinely
         # equal messages in two sessions do not happen.)
         occ = self.intake.counter(ip)
-        try:
-            while not session.closing:
-                try:
-                    data = await reader.read(READ_CHUNK)
-                except (ConnectionError, OSError):
-                    data = b""
-                if not data:
-                    if session.buffer:  # a frame cut off: never acknowledged, so re-sent
-                        self.stats.framing_errors += 1
-                    return
-                self.stats.bytes += len(data)
-                fed = session.feed(data)
-                if fed.now:
-                    writer.write(b"".join(fed.now))
-                # spooled before they are acknowledged
-                self.intake.submit(fed.messages, ip, occurrences=occ)
-                if fed.acks:
-                    writer.write(b"".join(fed.acks))
-                if fed.error is not None:
+        while not session.closing:
+            try:
+                data = await reader.read(READ_CHUNK)
+            except (ConnectionError, ssl.SSLError, OSError):
+                data = b""
+            if not data:
+                if session.buffer:  # a frame cut off: never acknowledged, so re-sent
                     self.stats.framing_errors += 1
-                    self.last_protocol_error = f"{ip}: {fed.error}"
-                    self.intake.submit([(bytes(session.buffer[:self.max_len]),
-                                         f"RELP: {fed.error}")], ip, occurrences=occ)
-                    writer.write(SERVERCLOSE)
-                    await writer.drain()
-                    return
+                return
+            self.stats.bytes += len(data)
+            fed = session.feed(data)
+            if fed.now:
+                writer.write(b"".join(fed.now))
+            # spooled before they are acknowledged
+            self.intake.submit(fed.messages, ip, occurrences=occ)
+            if fed.acks:
+                writer.write(b"".join(fed.acks))
+            if fed.error is not None:
+                self.stats.framing_errors += 1
+                self.last_protocol_error = f"{ip}: {fed.error}"
+                self.intake.submit([(bytes(session.buffer[:self.max_len]),
+                                     f"RELP: {fed.error}")], ip, occurrences=occ)
+                writer.write(SERVERCLOSE)
                 await writer.drain()
-        except (ConnectionError, OSError):
-            return
-        finally:
-            self.open -= 1
-            writer.close()
-            if task is not None:
-                self.tasks.discard(task)
+                return
+            await writer.drain()
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"listen": f"relp {self.listen}", "open_connections": self.open}
+        out = super().describe()
         if self.last_protocol_error:
             out["last_protocol_error"] = self.last_protocol_error
         return out

@@ -120,7 +120,7 @@ class UdpSyslog(Source):
 class _TlsAccept(asyncio.Protocol):
     """Accepts a TLS connection with reading paused until the handshake starts."""
 
-    def __init__(self, source: TcpSyslog) -> None:
+    def __init__(self, source: StreamSource) -> None:
         self.source = source
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -135,18 +135,25 @@ class _TlsAccept(asyncio.Protocol):
 
 
 class StreamSource(Source):
-    """A listener whose senders hold connections (TCP, TLS, RELP): at most
-    ``max_connections`` of them, each read by a task of its own."""
+    """A listener whose senders hold connections (TCP, TLS, RELP, RELP over TLS): at most
+    ``max_connections`` of them, each read by a task of its own; with ``tls``, each
+    connection's handshake is done (and a failed one counted) before :meth:`_serve`
+    reads it."""
+
+    kind = "tcp"
+    """The protocol's name in messages and in :meth:`describe`."""
 
     def __init__(self, name: str, intake: Intake, listen: str, max_len: int,
-                 max_connections: int = 4096) -> None:
+                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
         super().__init__(name, intake)
         self.listen = listen
         self.max_len = max_len
+        self.tls = tls
         self.max_connections = max_connections
         self.open = 0
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.last_tls_error = ""
 
     def admit(self) -> bool:
         """At accept: room for one more connection (then it is counted open until its
@@ -157,36 +164,27 @@ class StreamSource(Source):
         self.open += 1
         return True
 
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
-class TcpSyslog(StreamSource):
-    def __init__(self, name: str, intake: Intake, listen: str, framing: str, max_len: int,
-                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
-        super().__init__(name, intake, listen, max_len, max_connections)
-        self.framing = framing
-        self.tls = tls
-        self.last_tls_error = ""
-
     async def start(self) -> None:
         host, port = split_listen(self.listen)
         loop = asyncio.get_running_loop()
         try:
             if self.tls is None:
                 self.server = await asyncio.start_server(
-                    self._client, host, port, reuse_address=True, limit=READ_CHUNK)
+                    self._plain_client, host, port, reuse_address=True, limit=READ_CHUNK)
             else:
                 self.server = await loop.create_server(lambda: _TlsAccept(self), host, port,
                                                        reuse_address=True)
         except OSError as exc:
-            raise ConfigError(f"{self.name}: cannot listen on tcp {self.listen}: "
+            raise ConfigError(f"{self.name}: cannot listen on {self.label()} {self.listen}: "
                               f"{exc.strerror}") from exc
+
+    async def _plain_client(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        if not self.admit():
+            writer.transport.abort()
+            return
+        peer = writer.get_extra_info("peername")
+        await self._session(reader, writer, peer[0] if peer else "-")
 
     async def _tls_client(self, transport: asyncio.Transport) -> None:
         """Handshake on a paused transport (no byte of the ClientHello consumed before),
@@ -198,68 +196,91 @@ class TcpSyslog(StreamSource):
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         assert self.tls is not None
         try:
-            try:
-                tls = await loop.start_tls(transport, protocol, self.tls, server_side=True,
-                                           ssl_handshake_timeout=10)
-            except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
-                self.stats.tls_failures += 1
-                self.last_tls_error = f"{ip}: {type(exc).__name__}: {exc}"
-                transport.close()
-                return
-            if tls is None:
-                transport.close()
-                return
-            reader.set_transport(tls)
-            writer = asyncio.StreamWriter(tls, protocol, reader, loop)
-            await self._read(reader, writer, ip)
-        finally:
+            tls = await loop.start_tls(transport, protocol, self.tls, server_side=True,
+                                       ssl_handshake_timeout=10)
+        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+            self.stats.tls_failures += 1
+            self.last_tls_error = f"{ip}: {type(exc).__name__}: {exc}"
+            transport.close()
             self.open -= 1
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.admit():
-            transport = writer.transport
-            transport.abort()
             return
-        peer = writer.get_extra_info("peername")
-        try:
-            await self._read(reader, writer, peer[0] if peer else "-")
-        finally:
+        if tls is None:
+            transport.close()
             self.open -= 1
+            return
+        reader.set_transport(tls)
+        await self._session(reader, asyncio.StreamWriter(tls, protocol, reader, loop), ip)
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    ip: str) -> None:
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       ip: str) -> None:
+        """One admitted connection, from its first byte to its close: counted, tracked
+        for :meth:`stop`, and its slot given back however it ends."""
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
         self.stats.connections += 1
         try:
-            framer = Framer(self.framing, self.max_len)  # type: ignore[arg-type]
-            while True:
-                try:
-                    data = await reader.read(READ_CHUNK)
-                except (ConnectionError, ssl.SSLError, OSError):
-                    data = b""
-                if not data:
-                    tail = framer.close()
-                    self.stats.framing_errors += len(tail)
-                    self.intake.submit(tail, ip)
-                    return
-                self.stats.bytes += len(data)
-                before = framer.errors
-                messages = framer.feed(data)
-                self.stats.framing_errors += framer.errors - before
-                self.intake.submit(messages, ip)
+            await self._serve(reader, writer, ip)
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
         finally:
+            self.open -= 1
             writer.close()
             if task is not None:
                 self.tasks.discard(task)
 
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     ip: str) -> None:
+        """Read one connection's protocol until it ends."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def label(self) -> str:
+        """What the listener speaks: ``relp``, ``relp+tls``."""
+        return f"{self.kind}+tls" if self.tls is not None else self.kind
+
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"listen": f"{'tls' if self.tls else 'tcp'} {self.listen}",
+        out: dict[str, Any] = {"listen": f"{self.label()} {self.listen}",
                                "open_connections": self.open}
         if self.last_tls_error:
             out["last_tls_error"] = self.last_tls_error
         return out
+
+
+class TcpSyslog(StreamSource):
+    def __init__(self, name: str, intake: Intake, listen: str, framing: str, max_len: int,
+                 tls: ssl.SSLContext | None = None, max_connections: int = 4096) -> None:
+        super().__init__(name, intake, listen, max_len, tls, max_connections)
+        self.framing = framing
+
+    def label(self) -> str:
+        return "tcp" if self.tls is None else "tls"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     ip: str) -> None:
+        framer = Framer(self.framing, self.max_len)  # type: ignore[arg-type]
+        while True:
+            try:
+                data = await reader.read(READ_CHUNK)
+            except (ConnectionError, ssl.SSLError, OSError):
+                data = b""
+            if not data:
+                tail = framer.close()
+                self.stats.framing_errors += len(tail)
+                self.intake.submit(tail, ip)
+                return
+            self.stats.bytes += len(data)
+            before = framer.errors
+            messages = framer.feed(data)
+            self.stats.framing_errors += framer.errors - before
+            self.intake.submit(messages, ip)
 
 
 def server_tls_context(cert: str, key: str, client_ca: str | None) -> ssl.SSLContext:
