@@ -3,7 +3,8 @@
 The collector runs on the machine's side of the lab, listening on the management bridge
 address (198.18.0.1) that every lab host reaches: that is the network path a SOC collector
 has (devices send to it), and it needs nothing installed inside the hosts. rsyslog inside
-a server forwards over TCP (octet-counted RFC 5424), sshd and FRR's ospfd produce the
+a server forwards over TCP (octet-counted RFC 5424) and a router's over RELP (omrelp),
+sshd and FRR's ospfd produce the
 events (ospfd's via the router's rsyslog-written /var/log/frr/frr.log, tailed through
 the host's root),
 net-snmp's snmptrap sends v2c and v3 traps, rsyslog's auth.log is tailed while rsyslog
@@ -57,12 +58,14 @@ def ssh_probe(settings: Settings, address: str, user: str) -> None:
 @pytest.fixture(scope="module")
 def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tmp_path = tmp_path_factory.mktemp("collect-lab")
-    tcp, trap = free(socket.SOCK_STREAM), free(socket.SOCK_DGRAM)
+    tcp, relp, trap = free(socket.SOCK_STREAM), free(socket.SOCK_STREAM), free(socket.SOCK_DGRAM)
     log1 = runtime._host_pid("dc-primary-log1")  # the host's root, seen from the machine
     rtr = runtime._host_pid("p01d01-rtr1")
     h = Harness(tmp_path, [
         {"name": "tcp", "source": {"type": "syslog_tcp", "listen": f"{GATEWAY}:{tcp}"},
          "parser": {"dataset": "syslog"}},
+        {"name": "relp", "source": {"type": "relp", "listen": f"{GATEWAY}:{relp}"},
+         "parser": {"dataset": "syslog"}, "ecs": {"fields": {"labels.via": "relp"}}},
         {"name": "traps", "source": {"type": "snmp_trap", "listen": f"{GATEWAY}:{trap}",
                                      "snmp_users_env": "SOCCTL_TEST_SNMP_USERS"},
          "parser": {"dataset": "snmp.trap"}},
@@ -80,18 +83,26 @@ def collector(lab: LabPlan, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                    f'*.* action(type="omfwd" target="{GATEWAY}" port="{tcp}" protocol="tcp" '
                    'TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format" '
                    'action.resumeRetryCount="-1")\nEOF'])
+    # what provisioning sets on every host: omrelp to the collector
+    runtime.run_in("p01-rtr1", ["sh", "-c", f"cat > {FORWARD} <<'EOF'\n"
+                   'module(load="omrelp")\n'
+                   f'user.* action(type="omrelp" target="{GATEWAY}" port="{relp}" '
+                   'template="RSYSLOG_SyslogProtocol23Format" queue.type="LinkedList" '
+                   'action.resumeRetryCount="-1")\nEOF'])
     # what provisioning sets on routers: adjacency changes are logged
     runtime.run_in("p01d01-rtr1", ["vtysh", "-c", "configure terminal", "-c", "router ospf",
                                    "-c", "log-adjacency-changes"])
-    h.ports = {"tcp": tcp, "trap": trap}  # type: ignore[attr-defined]
+    h.ports = {"tcp": tcp, "relp": relp, "trap": trap}  # type: ignore[attr-defined]
     h.start()
     restart_rsyslog("dc-primary-log1")
+    restart_rsyslog("p01-rtr1")
     try:
         yield h
     finally:
         h.close()
-        runtime.run_in("dc-primary-log1", ["rm", "-f", FORWARD])
-        restart_rsyslog("dc-primary-log1")
+        for host in ("dc-primary-log1", "p01-rtr1"):
+            runtime.run_in(host, ["rm", "-f", FORWARD])
+            restart_rsyslog(host)
 
 
 def test_sshd_via_rsyslog_tcp_rfc5424(collector: Harness, lab: LabPlan,
@@ -109,6 +120,24 @@ def test_sshd_via_rsyslog_tcp_rfc5424(collector: Harness, lab: LabPlan,
     found = collector.socctl("-o", "json", "events", "search",
                              f"user.name:{probe} AND socctl.site:dc-primary")
     assert found.returncode == 0 and probe in found.stdout
+
+
+def test_a_province_router_forwards_over_relp(collector: Harness) -> None:
+    """The router's own rsyslog (omrelp, over the lab network) into the RELP source: every
+    message stored once, enriched with the router's site."""
+    marker = f"relp{uuid.uuid4().hex[:8]}"
+    total = 300
+    runtime.run_in("p01-rtr1", ["sh", "-c", f"for i in $(seq {total}); do "
+                                f"logger -p user.notice -t socctl-test {marker}-$i; done"])
+    where = f"dataset = 'syslog' AND message LIKE '%{marker}-%'"
+    assert collector.wait_count(total, where) == total
+    with collector.db() as db:
+        rows = db.execute(f"SELECT count(DISTINCT message), min(socctl_site), "
+                          f"max(host_name), min(json_extract(doc, '$.labels.via')) "
+                          f"FROM events WHERE {where}").fetchone()
+    assert rows == (total, "p01", "p01-rtr1", "relp")
+    stats = collector.stats()["sources"]["relp"]
+    assert stats["connections"] >= 1 and stats["framing_errors"] == 0, stats
 
 
 def test_ospf_adjacency_from_the_routers_syslog(collector: Harness,

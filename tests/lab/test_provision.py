@@ -161,8 +161,10 @@ def test_snmpd_answers_v3_authpriv_and_refuses_v2c(lab: LabPlan, lab_settings: S
         assert v2c.returncode != 0 and "Timeout" in v2c.stderr, v2c.stdout
 
 
-def test_log_from_a_province_router_reaches_the_collector_over_tcp(
+def test_log_from_a_province_router_reaches_the_collector_over_relp(
         lab: LabPlan, converged: dict[str, Any]) -> None:
+    """The router's rsyslog forwards with omrelp (acknowledged) to the collector's imrelp,
+    through both hosts' firewalls; the collector writes it to the router's own file."""
     collector = lab.hosts["dc-primary-log1"]
     assert collector.lan is not None
     marker = f"socctl-provision-test-{uuid.uuid4().hex}"
@@ -174,9 +176,11 @@ def test_log_from_a_province_router_reaches_the_collector_over_tcp(
                                                 "/var/log/remote/p01-rtr1.log"]).stdout
         time.sleep(0.5)
     assert marker in found
-    tcp = runtime.run_in("p01-rtr1", ["ss", "-Htn", "state", "established",
-                                      "dst", f"{collector.lan.ip}:514"]).stdout
-    assert str(collector.lan.ip) in tcp, "forwarding is not over TCP to the collector"
+    relp = runtime.run_in("p01-rtr1", ["ss", "-Htn", "state", "established",
+                                       "dst", f"{collector.lan.ip}:2514"]).stdout
+    assert str(collector.lan.ip) in relp, "forwarding is not over RELP to the collector"
+    conf = runtime.run_in("p01-rtr1", ["cat", "/etc/rsyslog.d/60-socctl-forward.conf"]).stdout
+    assert 'type="omrelp"' in conf and "omfwd" not in conf
 
 
 def _ospf_costs(host: str) -> dict[str, int]:

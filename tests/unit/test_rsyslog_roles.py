@@ -1,0 +1,119 @@
+"""The rsyslog files the playbooks write, rendered from the roles' own templates and run by
+real rsyslogd on loopback: a sender (common role: omrelp over TLS, disk-assisted queue) and
+the central receiver (log_collector role: imrelp over TLS, one file per sender). The lab's
+provisioning test runs the plain RELP default on lab hosts; this one shows that the TLS
+settings, which the lab does not give its hosts, make two rsyslogs that talk. No root."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from tests.collect_harness import free_port
+from tests.conftest import REPO
+from tests.unit.test_collect_relp import OMRELP, certificates
+
+ROLES = REPO / "playbooks" / "roles"
+pytestmark = pytest.mark.skipif(not shutil.which("rsyslogd") or not OMRELP,
+                                reason="needs rsyslogd with omrelp/imrelp (Debian: rsyslog "
+                                       "rsyslog-relp; ./dev installs them)")
+
+
+def render(template: Path, variables: dict[str, Any]) -> str:
+    """As Ansible's template module renders (trim_blocks), failing on an unset variable."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent), trim_blocks=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.get_template(template.name).render(ansible_managed="managed by a test",
+                                                  **variables)
+
+
+def rsyslogd(work: Path, conf: str) -> subprocess.Popen[bytes]:
+    work.mkdir()
+    path = work / "rsyslog.conf"
+    path.write_text(f'global(workDirectory="{work}")\n{conf}', encoding="utf-8")
+    check = subprocess.run(["rsyslogd", "-N1", "-f", str(path)], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    return subprocess.Popen(["rsyslogd", "-n", "-f", str(path), "-i", str(work / "pid")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def forward(tmp_path: Path, peers: list[str], total: int, wait: float) -> list[str]:
+    """Renders both roles with TLS, sends ``total`` messages into the sender, and returns
+    the receiver's file of that router once they are all there or ``wait`` has passed."""
+    pki = certificates(tmp_path / "pki")
+    relp, tcp_in, tcp_recv = free_port(), free_port(), free_port()
+    remote = tmp_path / "remote"
+    receiver_conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
+        "log_collector_port": tcp_recv, "log_collector_relp_port": relp,
+        "log_collector_dir": str(remote), "log_collector_max_sessions": 100,
+        "log_collector_tls_cert_file": str(pki["server.pem"]),
+        "log_collector_tls_key_file": str(pki["server.key"]),
+        "log_collector_tls_ca_file": str(pki["ca.pem"]),
+        "log_collector_tls_peers": peers})
+    assert 'tls="on"' in receiver_conf
+    sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
+        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": "relp",
+        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_port": relp,
+        "common_rsyslog_tls_ca_file": str(pki["ca.pem"]),
+        "common_rsyslog_tls_cert_file": str(pki["client.pem"]),
+        "common_rsyslog_tls_key_file": str(pki["client.key"]),
+        "common_rsyslog_tls_peer": "collector.lab", "common_rsyslog_queue_size": 1000,
+        "common_rsyslog_queue_max_disk": "16m",
+        "common_rsyslog_spool_dir": str(tmp_path / "spool")})
+    assert 'type="omrelp"' in sender_conf and 'tls="on"' in sender_conf
+    (tmp_path / "spool").mkdir()
+    receiver = rsyslogd(tmp_path / "receiver", receiver_conf)
+    sender = rsyslogd(tmp_path / "sender", 'module(load="imtcp")\n'
+                      f'input(type="imtcp" port="{tcp_in}" address="127.0.0.1")\n'
+                      + sender_conf)
+    try:
+        listening(relp)
+        listening(tcp_in)
+        with socket.create_connection(("127.0.0.1", tcp_in)) as s:
+            s.sendall(b"".join(b"<38>Nov 22 07:43:17 p01-rtr1 sshd[42]: Failed password for "
+                               b"u%d from 203.0.113.9 port 22 ssh2\n" % i
+                               for i in range(total)))
+        got: list[str] = []
+        deadline = time.monotonic() + wait
+        while len(got) < total and time.monotonic() < deadline:
+            time.sleep(0.2)
+            path = remote / "p01-rtr1.log"
+            got = path.read_text().splitlines() if path.exists() else []
+    finally:
+        for proc in (sender, receiver):
+            proc.terminate()
+            proc.wait(30)
+    return got
+
+
+def test_the_roles_relp_over_tls_forwarding_delivers_every_message(tmp_path: Path) -> None:
+    total = 500
+    got = forward(tmp_path, ["p01-rtr1", "p02-rtr1"], total, wait=30)
+    assert len(got) == total, f"{len(got)} of {total} arrived"
+    assert {line.rsplit("for ", 1)[1].split()[0] for line in got} == \
+        {f"u{i}" for i in range(total)}
+
+
+def test_a_sender_whose_certificate_name_is_not_permitted_delivers_nothing(
+        tmp_path: Path) -> None:
+    """The receiver checks the sender's certificate name (tls.authMode name): a router's
+    valid certificate under another name is refused, its messages stay queued."""
+    assert forward(tmp_path, ["p99-rtr1"], 50, wait=5) == []
