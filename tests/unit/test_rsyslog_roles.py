@@ -1,6 +1,7 @@
 """The rsyslog files the playbooks write, rendered from the roles' own templates and run by
-real rsyslogd on loopback: a sender (common role: omrelp over TLS, disk-assisted queue) and
-the central receiver (log_collector role: imrelp over TLS, one file per sender). The lab's
+real rsyslogd on loopback: a sender (common role: omrelp or omfwd over TLS, disk-assisted
+queue) and the central receiver (log_collector role: imrelp and imtcp over TLS, one file per
+sender). The lab's
 provisioning test runs the plain RELP default on lab hosts; this one shows that the TLS
 settings, which the lab does not give its hosts, make two rsyslogs that talk. No root."""
 
@@ -21,9 +22,14 @@ from tests.conftest import REPO
 from tests.unit.test_collect_relp import OMRELP, certificates
 
 ROLES = REPO / "playbooks" / "roles"
-pytestmark = pytest.mark.skipif(not shutil.which("rsyslogd") or not OMRELP,
-                                reason="needs rsyslogd with omrelp/imrelp (Debian: rsyslog "
-                                       "rsyslog-relp; ./dev installs them)")
+OSSL = any(Path(d, "lmnsd_ossl.so").exists() for d in
+           ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
+            "/usr/lib/rsyslog"))
+pytestmark = pytest.mark.skipif(not shutil.which("rsyslogd") or not OMRELP or not OSSL,
+                                reason="needs rsyslogd with omrelp/imrelp and the OpenSSL "
+                                       "driver (Debian: rsyslog rsyslog-relp rsyslog-openssl;"
+                                       " ./dev installs them)")
+PROTOCOLS = pytest.mark.parametrize("protocol", ["relp", "tcp"])
 
 
 def render(template: Path, variables: dict[str, Any]) -> str:
@@ -55,30 +61,36 @@ def listening(port: int) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def forward(tmp_path: Path, peers: list[str], total: int, wait: float) -> list[str]:
+def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
+            wait: float, collector_name: str = "collector.lab") -> list[str]:
     """Renders both roles with TLS, sends ``total`` messages into the sender, and returns
     the receiver's file of that router once they are all there or ``wait`` has passed."""
     pki = certificates(tmp_path / "pki")
-    relp, tcp_in, tcp_recv = free_port(), free_port(), free_port()
+    relp, tls, tcp_in, tcp_recv = free_port(), free_port(), free_port(), free_port()
     remote = tmp_path / "remote"
     receiver_conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
         "log_collector_port": tcp_recv, "log_collector_relp_port": relp,
-        "log_collector_dir": str(remote), "log_collector_max_sessions": 100,
+        "log_collector_tls_port": tls, "log_collector_dir": str(remote),
+        "log_collector_max_sessions": 100,
         "log_collector_tls_cert_file": str(pki["server.pem"]),
         "log_collector_tls_key_file": str(pki["server.key"]),
         "log_collector_tls_ca_file": str(pki["ca.pem"]),
         "log_collector_tls_peers": peers})
-    assert 'tls="on"' in receiver_conf
+    assert 'tls="on"' in receiver_conf and 'streamDriver.mode="1"' in receiver_conf
     sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
-        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": "relp",
-        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_port": relp,
+        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": protocol,
+        "common_rsyslog_target": "127.0.0.1",
+        "common_rsyslog_port": relp if protocol == "relp" else tls,
         "common_rsyslog_tls_ca_file": str(pki["ca.pem"]),
         "common_rsyslog_tls_cert_file": str(pki["client.pem"]),
         "common_rsyslog_tls_key_file": str(pki["client.key"]),
-        "common_rsyslog_tls_peer": "collector.lab", "common_rsyslog_queue_size": 1000,
+        "common_rsyslog_tls_peer": collector_name, "common_rsyslog_queue_size": 1000,
         "common_rsyslog_queue_max_disk": "16m",
         "common_rsyslog_spool_dir": str(tmp_path / "spool")})
-    assert 'type="omrelp"' in sender_conf and 'tls="on"' in sender_conf
+    if protocol == "relp":
+        assert 'type="omrelp"' in sender_conf and 'tls="on"' in sender_conf
+    else:
+        assert 'type="omfwd"' in sender_conf and 'StreamDriverMode="1"' in sender_conf
     (tmp_path / "spool").mkdir()
     receiver = rsyslogd(tmp_path / "receiver", receiver_conf)
     sender = rsyslogd(tmp_path / "sender", 'module(load="imtcp")\n'
@@ -86,6 +98,7 @@ def forward(tmp_path: Path, peers: list[str], total: int, wait: float) -> list[s
                       + sender_conf)
     try:
         listening(relp)
+        listening(tls)
         listening(tcp_in)
         with socket.create_connection(("127.0.0.1", tcp_in)) as s:
             s.sendall(b"".join(b"<38>Nov 22 07:43:17 p01-rtr1 sshd[42]: Failed password for "
@@ -104,16 +117,31 @@ def forward(tmp_path: Path, peers: list[str], total: int, wait: float) -> list[s
     return got
 
 
-def test_the_roles_relp_over_tls_forwarding_delivers_every_message(tmp_path: Path) -> None:
+@PROTOCOLS
+def test_the_roles_tls_forwarding_delivers_every_message(tmp_path: Path,
+                                                         protocol: str) -> None:
+    """RELP over TLS (2514) and TCP over TLS (RFC 5425, 6514), each end checking the
+    other's certificate: every message arrives once."""
     total = 500
-    got = forward(tmp_path, ["p01-rtr1", "p02-rtr1"], total, wait=30)
+    got = forward(tmp_path, protocol, ["p01-rtr1", "p02-rtr1"], total, wait=30)
     assert len(got) == total, f"{len(got)} of {total} arrived"
     assert {line.rsplit("for ", 1)[1].split()[0] for line in got} == \
         {f"u{i}" for i in range(total)}
 
 
+@PROTOCOLS
 def test_a_sender_whose_certificate_name_is_not_permitted_delivers_nothing(
-        tmp_path: Path) -> None:
-    """The receiver checks the sender's certificate name (tls.authMode name): a router's
-    valid certificate under another name is refused, its messages stay queued."""
-    assert forward(tmp_path, ["p99-rtr1"], 50, wait=5) == []
+        tmp_path: Path, protocol: str) -> None:
+    """The receiver checks the sender's certificate name (RELP's tls.authMode name, imtcp's
+    x509/name): a router's valid certificate under another name is refused, its messages
+    stay queued."""
+    assert forward(tmp_path, protocol, ["p99-rtr1"], 50, wait=5) == []
+
+
+@PROTOCOLS
+def test_a_sender_refuses_a_collector_under_another_name(tmp_path: Path,
+                                                        protocol: str) -> None:
+    """The sender checks the collector's certificate name too (common_rsyslog_tls_peer):
+    a server with a valid certificate from the same CA under another name gets nothing."""
+    assert forward(tmp_path, protocol, ["p01-rtr1"], 50, wait=5,
+                   collector_name="other.lab") == []
