@@ -65,8 +65,10 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_yaml(path: Path) -> tuple[Any, list[Problem]]:
-    """Parse one YAML file; syntax errors and duplicate keys come back as problems."""
+def load_yaml(path: Path, *, empty_ok: bool = False) -> tuple[Any, list[Problem]]:
+    """Parse one YAML file; syntax errors and duplicate keys come back as problems, and so
+    does an empty (or comments-only) file unless ``empty_ok``: a content file truncated to
+    nothing must not load as "no rules" or "no sources" without a word."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -83,6 +85,8 @@ def load_yaml(path: Path) -> tuple[Any, list[Problem]]:
     finally:
         loader.dispose()
     problems = [error(Location.of(path, line), msg) for line, msg in loader.problems]
+    if data is None and not empty_ok:
+        problems.append(error(Location.of(path), "file is empty"))
     return data, problems
 
 

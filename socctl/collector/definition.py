@@ -259,7 +259,7 @@ def build_collection(folder: Path) -> tuple[Collection | None, list[Problem]]:
     main = folder / "collect.yaml"
     main_data: Any = None
     if main.is_file():
-        data, found = load_yaml(main)
+        data, found = load_yaml(main, empty_ok=True)
         problems += found
         main_data = data
         if data is not None:
@@ -272,8 +272,6 @@ def build_collection(folder: Path) -> tuple[Collection | None, list[Problem]]:
         data, found = load_yaml(path)
         problems += found
         if data is None:
-            if not found:
-                problems.append(error(Location.of(path), "file is empty"))
             continue
         spec, found = validate(CollectorFile, data, path)
         problems += found

@@ -235,7 +235,7 @@ def load_suppressions(root: Path) -> tuple[list[Suppression], list[Problem]]:
     if not folder.is_dir():
         return out, problems
     for path in sorted(folder.glob("*.yml")):
-        data, found = load_yaml(path)
+        data, found = load_yaml(path, empty_ok=True)  # a placeholder with comments only
         problems += found
         if data is None:
             continue

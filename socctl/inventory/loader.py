@@ -63,8 +63,6 @@ def _read(directory: Path) -> tuple[_Raw, list[Problem]]:
         data, found = load_yaml(path)
         problems += found
         if data is None:
-            if not found:
-                problems.append(error(Location.of(path), "file is empty"))
             continue
         raw.data[name] = data
         parsed, found = validate(model, data, path)

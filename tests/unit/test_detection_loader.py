@@ -118,3 +118,19 @@ def test_detect_check_cli_exits_non_zero_with_locations(tmp_path: Path) -> None:
 def test_the_shipped_rules_pass_detect_check() -> None:
     result = CliRunner().invoke(cli, ["detect", "check", str(DETECTIONS)])
     assert result.exit_code == 0, result.output
+
+
+def test_an_empty_rule_file_is_an_error_not_a_rule_less(tmp_path: Path) -> None:
+    """A rule file truncated to nothing (or to its comments) once loaded as no rule at all,
+    without a word: the attack class it covered went undetected."""
+    rule = _copy(tmp_path)
+    rule.write_text("# Cross-site scripting\n")
+    result = CliRunner().invoke(cli, ["detect", "check", str(tmp_path)])
+    assert result.exit_code != 0
+    assert f"{rule.name}" in result.output and "file is empty" in result.output
+    tests = tmp_path / "web_xss.tests.yml"
+    _copy(tmp_path)
+    tests.write_text("")
+    _, problems = check_rules(tmp_path)
+    assert [(Path(p.location.path).name, p.message) for p in problems] == \
+        [(tests.name, "file is empty")]
