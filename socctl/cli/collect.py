@@ -173,7 +173,7 @@ def stats(app: AppContext) -> None:
         return
     cols = ["received", "parsed", "dead_letter", "spooled", "shipped", "duplicates",
             "rejected", "udp_drops", "connections", "connections_refused", "tls_failures",
-            "framing_errors"]
+            "framing_errors", "unspooled"]
     state = "collector " + ("running" if data.get("running") else "stopped")
     if data["sources"]:
         render.table(state, ["source", *cols],
@@ -187,6 +187,11 @@ def stats(app: AppContext) -> None:
                              f"{store['dead_letter']} dead letters")
     if data.get("note"):
         render.console.print(data["note"])
+    spool = data.get("spool") or {}
+    damage = {k: spool.get(k, 0) for k in ("torn_frames", "corrupt_frames", "write_errors")}
+    if any(damage.values()):
+        render.console.print(render.styled(("warning", "yellow"), ": spool " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in damage.items() if v)))
     for problem in data.get("errors") or []:
         render.console.print(render.styled(("warning", "yellow"), f": {problem}"))
 

@@ -35,7 +35,7 @@ from socctl.collector.sinks.sqlite import SqliteSink
 from socctl.collector.syslog import zone_named
 from socctl.config import Settings
 from socctl.errors import ConfigError, SocctlError, ValidationFailed
-from socctl.store.sqlite import Row, to_row
+from socctl.store.sqlite import ROW_NAMES, Row, to_row
 
 DeadLetterItem = tuple[str, float, str, str | None, str | None, str, bytes]
 """(id, received, source, dataset, origin, reason, raw bytes)."""
@@ -82,12 +82,35 @@ class Processor:
         return ts, ev
 
     def row(self, line: str, received: float, eid: str, peer: str | None = None) -> Row:
-        ts, ev = self.event(line, received, eid, peer)
-        return to_row(ev["event"]["id"], ts, received, ev)
+        """Raises ParseError only: a parser that trips over a hostile line (an int() of a
+        digit Python accepts and int() does not, a number wider than JSON's 64 bits) makes
+        that line a dead letter, instead of costing its batch or the source's task."""
+        try:
+            ts, ev = self.event(line, received, eid, peer)
+            return to_row(ev["event"]["id"], ts, received, ev)
+        except ParseError:
+            raise
+        except Exception as exc:  # any parser bug is this line's dead letter
+            raise ParseError(f"parser error: {type(exc).__name__}: {exc}") from exc
 
     def dead_letter(self, eid: str, received: float, origin: str | None, reason: str,
                     raw: bytes) -> DeadLetterItem:
         return (eid, received, self.name, self.dataset, origin, reason, raw)
+
+
+_MESSAGE = ROW_NAMES.index("message")
+_HOST_IP = ROW_NAMES.index("host_ip")
+
+
+def rejected_letter(source: str, row: Row, sink: str, reason: str) -> DeadLetterItem:
+    """A row the sink refused, as a dead letter ``collect dead-letter --retry`` can parse
+    again: the raw line (log.original, not the ECS document made of it) and the address it
+    came from (host.ip, which site enrichment reads)."""
+    original, host_ip = row[_MESSAGE], row[_HOST_IP]
+    raw = (original.encode("utf-8", "surrogateescape") if isinstance(original, str)
+           else str(row[-1]).encode("utf-8", "surrogateescape"))
+    origin = host_ip if isinstance(host_ip, str) and "," not in host_ip else None
+    return (row[0], row[2], source, row[3], origin, f"rejected by {sink}: {reason}", raw)
 
 
 def decode(raw: bytes) -> str:
@@ -159,9 +182,7 @@ def replay(processor: Processor, files: Iterable[Path], sink: Sink, dead: Sqlite
             result.stored += out.stored
             result.duplicates += out.duplicates
             for row, reason in out.rejected:
-                letters.append(processor.dead_letter(
-                    row[0], row[2], None, f"rejected by {sink.name}: {reason}",
-                    str(row[-1]).encode()))
+                letters.append(rejected_letter(processor.name, row, sink.name, reason))
             rows.clear()
         if letters:
             assert dead.store is not None

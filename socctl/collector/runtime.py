@@ -29,6 +29,7 @@ from socctl.collector.pipeline import (
     build_dead_letter_sink,
     build_enricher,
     build_sink,
+    rejected_letter,
     state_path,
     store_path,
 )
@@ -110,6 +111,8 @@ class Runtime:
         self._next_prune = 0.0
         self._prune_cutoff: float | None = None  # retention under way, down to this time
         self._start_error: BaseException | None = None
+        self._backoff = 0.2  # the shipper's wait before its next try, doubling to 5 s
+        self._built = False  # the shipper has built the sink
         enricher = self.enricher = build_enricher(settings, collection)
         for c in self.collectors:
             stats = SourceStats()
@@ -234,67 +237,83 @@ class Runtime:
             self._prune_cutoff = None
 
     def _ship_main(self) -> None:
-        backoff = 0.2
-        built = False
+        """The shipper thread. Anything :meth:`_ship` did not expect (a bug, a spool it
+        cannot read) is reported in the sink's health and the collector's errors and
+        retried with backoff: a thread that died of it would leave the sink "healthy" and
+        the spool filling until every source blocks, with nothing said."""
         while True:
             stopping = self.stop_event.is_set()
-            if built:
-                self._prune()
-            if not built:
-                try:
-                    self.sink.build()
-                    built = True
-                except SinkUnavailable as exc:
-                    self._sink_down(str(exc))
-                    if stopping:
-                        return
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-            # while retention is under way, an idle spool is no reason to wait for it
-            frames = self.spool.read(max_frames=8,
-                                     wait=0.2 if self._prune_cutoff is None else 0)
-            if not frames:
+            try:
+                if not self._ship(stopping):
+                    return
+            except Exception as exc:  # see the docstring
+                log.exception("shipper")
+                self.spool.rewind()
+                detail = f"shipper: {type(exc).__name__}: {exc}"
+                self._sink_down(detail)
+                if detail not in self.errors:
+                    self.errors.append(detail)
                 if stopping:
                     return
-                continue
+                time.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, 5.0)
+
+    def _ship(self, stopping: bool) -> bool:
+        """One round: build the sink if needed, ship up to 8 frames; False: stop now."""
+        if self._built:
+            self._prune()
+        else:
             try:
-                results = self.sink.write_batches([f.rows for f in frames])
+                self.sink.build()
+                self._built = True
             except SinkUnavailable as exc:
-                self.spool.rewind()
                 self._sink_down(str(exc))
-                if stopping and self.sink_state.failures > 3:
-                    return  # stop with the batch still spooled: shipped on the next start
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.2
-            self.sink_state.healthy = True
-            self.sink_state.detail = ""
-            dead: list[tuple[Any, ...]] = [d for f in frames for d in f.dead]
-            for f, result in zip(frames, results, strict=True):
-                for row, reason in result.rejected:
-                    dead.append((row[0], row[2], f.source, row[3], None,
-                                 f"rejected by {self.sink.name}: {reason}",
-                                 str(row[-1]).encode()))
-            try:
-                assert self.dead.store is not None
-                self.sink_state.dead_letter_stored += self.dead.store.dead_letter(dead)
-            except SocctlError as exc:
-                self.spool.rewind()
-                self._sink_down(f"dead-letter store: {exc}")
-                time.sleep(backoff)
-                continue
-            self.spool.ack(frames[-1].end)
-            for f, result in zip(frames, results, strict=True):
-                self.sink_state.stored += result.stored
-                self.sink_state.duplicates += result.duplicates
-                self.sink_state.rejected += len(result.rejected)
-                st = self.stats.get(f.source)
-                if st is not None:
-                    st.shipped += result.stored
-                    st.duplicates += result.duplicates
-                    st.rejected += len(result.rejected)
+                if stopping:
+                    return False
+                time.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, 5.0)
+                return True
+        # while retention is under way, an idle spool is no reason to wait for it
+        frames = self.spool.read(max_frames=8,
+                                 wait=0.2 if self._prune_cutoff is None else 0)
+        if not frames:
+            return not stopping
+        try:
+            results = self.sink.write_batches([f.rows for f in frames])
+        except SinkUnavailable as exc:
+            self.spool.rewind()
+            self._sink_down(str(exc))
+            if stopping and self.sink_state.failures > 3:
+                return False  # stop with the batch still spooled: shipped on the next start
+            time.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 5.0)
+            return True
+        self._backoff = 0.2
+        self.sink_state.healthy = True
+        self.sink_state.detail = ""
+        dead: list[tuple[Any, ...]] = [d for f in frames for d in f.dead]
+        for f, result in zip(frames, results, strict=True):
+            dead += [rejected_letter(f.source, row, self.sink.name, reason)
+                     for row, reason in result.rejected]
+        try:
+            assert self.dead.store is not None
+            self.sink_state.dead_letter_stored += self.dead.store.dead_letter(dead)
+        except SocctlError as exc:
+            self.spool.rewind()
+            self._sink_down(f"dead-letter store: {exc}")
+            time.sleep(self._backoff)
+            return True
+        self.spool.ack(frames[-1].end)
+        for f, result in zip(frames, results, strict=True):
+            self.sink_state.stored += result.stored
+            self.sink_state.duplicates += result.duplicates
+            self.sink_state.rejected += len(result.rejected)
+            st = self.stats.get(f.source)
+            if st is not None:
+                st.shipped += result.stored
+                st.duplicates += result.duplicates
+                st.rejected += len(result.rejected)
+        return True
 
     def _sink_down(self, detail: str) -> None:
         self.sink_state.healthy = False

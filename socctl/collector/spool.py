@@ -23,6 +23,7 @@ tail is truncated on open (counted as ``torn_frames``). Data is fsynced at most
 
 from __future__ import annotations
 
+import logging
 import marshal
 import os
 import struct
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 _HEAD = struct.Struct("<II")
 MAX_FRAME = 256 << 20
 
@@ -72,6 +74,8 @@ class Spool:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cond = threading.Condition()
         self.torn_frames = 0
+        self.write_errors = 0  # appends that failed (disk full): the caller was told
+        self.corrupt_frames = 0  # frames that failed their CRC when read back: skipped
         self.blocked_seconds = 0.0
         self.acked = self._load_ack()
         segments = self._segments()
@@ -80,9 +84,11 @@ class Spool:
             self._path(segments[0]).touch()
         self._recover(segments[-1])
         self.write_seg = segments[-1]
-        self.fh = self._path(self.write_seg).open("ab")
+        self.fh = self._open_segment(self.write_seg)
         self.written = Position(self.write_seg, self.fh.tell())
-        self.acked = max(self.acked, Position(segments[0], 0))
+        # an acknowledgement beyond what the segments hold (they were cut after a failed
+        # write, or the ack was copied from elsewhere) would skip the frames written next
+        self.acked = min(max(self.acked, Position(segments[0], 0)), self.written)
         self._last_sync = time.monotonic()
         self._reader: tuple[int, Any] | None = None
         self.read_pos = self.acked
@@ -90,6 +96,11 @@ class Spool:
     # -- files ---------------------------------------------------------------------------
     def _path(self, n: int) -> Path:
         return self.dir / f"seg-{n:012d}.spool"
+
+    def _open_segment(self, n: int) -> Any:
+        """Unbuffered: a write that fails (disk full, quota) leaves no bytes behind in a
+        buffer to be flushed later into the middle of the next frame."""
+        return self._path(n).open("ab", buffering=0)
 
     def _segments(self) -> list[int]:
         return sorted(int(p.stem[4:]) for p in self.dir.glob("seg-*.spool"))
@@ -154,8 +165,7 @@ class Spool:
                 self.blocked_seconds += time.monotonic() - started
             if self.written.offset >= self.segment_bytes:
                 self._rotate()
-            self.fh.write(frame)
-            self.fh.flush()
+            self._write(frame)
             start = self.written
             self.written = Position(self.write_seg, self.written.offset + len(frame))
             self._remember(start, Frame(source, rows, dead, self.written), len(frame))
@@ -164,6 +174,20 @@ class Spool:
                 os.fsync(self.fh.fileno())
                 self._last_sync = now
             self.cond.notify_all()
+
+    def _write(self, frame: bytes) -> None:
+        """The whole frame, or nothing: after a failed write the segment is cut back to
+        the last whole frame, so a torn frame never sits before good ones (which the
+        recovery at the next start would cut away with it)."""
+        view = memoryview(frame)
+        try:
+            while view:
+                n = self.fh.write(view)
+                view = view[n:]
+        except OSError:
+            self.write_errors += 1
+            os.ftruncate(self.fh.fileno(), self.written.offset)
+            raise
 
     def _remember(self, start: Position, frame: Frame, size: int) -> None:
         """Keep the frame for the shipper; the oldest go first past ``memory_bytes``."""
@@ -188,7 +212,7 @@ class Spool:
         os.fsync(self.fh.fileno())
         self.fh.close()
         self.write_seg += 1
-        self.fh = self._path(self.write_seg).open("ab")
+        self.fh = self._open_segment(self.write_seg)
         self.written = Position(self.write_seg, 0)
 
     def sync(self) -> None:
@@ -227,9 +251,17 @@ class Spool:
                     continue
                 break
             length, crc = _HEAD.unpack(head)
-            body = fh.read(length)
+            body = fh.read(length) if length <= MAX_FRAME else b""
             if len(body) != length or zlib.crc32(body) != crc:
-                raise OSError(f"spool frame at {pos} is corrupt")
+                # damaged on disk: nothing after it in this segment can be framed again.
+                # Stopping here would block the spool for good; the loss is counted and
+                # logged, and shipping goes on with the next segment.
+                self.corrupt_frames += 1
+                log.error("spool %s: frame at offset %d is corrupt; the rest of the "
+                          "segment is skipped", self._path(pos.segment), pos.offset)
+                pos = (Position(pos.segment + 1, 0) if pos.segment < limit.segment
+                       else limit)
+                continue
             source, rows, dead = marshal.loads(body)
             pos = Position(pos.segment, pos.offset + _HEAD.size + length)
             out.append(Frame(source, rows, dead, pos))
@@ -259,7 +291,9 @@ class Spool:
     def depth(self) -> dict[str, int]:
         with self.cond:
             return {"pending_bytes": self.pending_bytes(),
-                    "segments": len(self._segments()), "max_bytes": self.max_bytes}
+                    "segments": len(self._segments()), "max_bytes": self.max_bytes,
+                    "torn_frames": self.torn_frames, "corrupt_frames": self.corrupt_frames,
+                    "write_errors": self.write_errors}
 
     def close(self) -> None:
         with self.cond:

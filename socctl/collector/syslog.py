@@ -179,7 +179,8 @@ def parse_header(line: str, received: float, zone: Zone = UTC) -> Header | None:
         if m is not None:
             pri, stamp, host, app, procid, msgid, sd, msg = m.groups()
             ts = iso_to_epoch(stamp, zone) if stamp != "-" else None
-            pid = int(procid) if procid.isdigit() and len(procid) < 11 else None
+            pid = (int(procid) if procid.isascii() and procid.isdigit() and len(procid) < 11
+                   else None)
             if msg and msg.startswith("\ufeff"):
                 msg = msg[1:]
             if msg and msg[:1] == " ":  # rsyslog's %msg% keeps the space after the tag

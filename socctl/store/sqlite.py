@@ -114,6 +114,17 @@ class StoreError(SocctlError):
     """The event store cannot be opened, written or queried."""
 
 
+class UnstorableRow(SocctlError):
+    """A row SQLite cannot bind (an integer wider than 64 bits, a string with surrogates,
+    a value of another type): the row's fault, not the store's, so retrying is no use."""
+
+
+def _bind_error(exc: BaseException) -> bool:
+    return isinstance(exc, OverflowError | ValueError) or (
+        isinstance(exc, sqlite3.ProgrammingError)
+        and str(exc).startswith("Error binding parameter"))
+
+
 def _column(ev: Event, dotted: str) -> Any:
     """A column value: multi-valued fields comma-joined, objects as JSON."""
     node = get(ev, dotted)
@@ -295,6 +306,34 @@ class SqliteStore:
                     for shape, values in groups.items():
                         self.db.executemany(_shape_sql(shape), values)
                     out.append(self.db.total_changes - before)
+        except (sqlite3.Error, OverflowError, ValueError) as exc:
+            if _bind_error(exc):
+                raise UnstorableRow(f"cannot store a row in {self.path}: {exc}") from exc
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        return out
+
+    def insert_batches_row_by_row(self, batches: Sequence[Sequence[Row]]
+                                  ) -> list[tuple[int, list[tuple[Row, str]]]]:
+        """The slow path after :class:`UnstorableRow`: each row on its own, in one
+        transaction; per batch, how many were new and the rows SQLite could not bind, with
+        the reason (for the dead letter), so one bad row does not hold up the others."""
+        out: list[tuple[int, list[tuple[Row, str]]]] = []
+        try:
+            with self.transaction():
+                for rows in batches:
+                    stored, rejected = 0, []
+                    for row in rows:
+                        shape = tuple(map(is_not, row, repeat(None)))
+                        before = self.db.total_changes
+                        try:
+                            self.db.execute(_shape_sql(shape), tuple(compress(row, shape)))
+                        except (sqlite3.ProgrammingError, OverflowError, ValueError) as exc:
+                            if not _bind_error(exc):
+                                raise
+                            rejected.append((row, f"cannot store: {exc}"))
+                            continue
+                        stored += self.db.total_changes - before
+                    out.append((stored, rejected))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
         return out

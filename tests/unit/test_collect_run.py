@@ -216,6 +216,42 @@ def test_hostile_input_is_dead_lettered_or_counted_and_the_collector_survives(
         assert s["received"] == s["parsed"] + s["dead_letter"], (name, s)
 
 
+def test_numbers_the_parsers_or_the_store_cannot_hold_are_dead_letters_not_a_stop(
+        harness: Harness) -> None:
+    """Hostile numbers once stopped the collector without a word: a port wider than 64
+    bits raised out of the parser (the file source's task died, a UDP batch was lost), and
+    one between 2**63 and 2**64 passed JSON but not SQLite, which killed the shipper with
+    the sink still "healthy" and the spool filling. Now each is that line's dead letter
+    (the store's refusal keeps the raw line, so a retry can parse it again), the lines
+    around it are stored, and the counters reconcile."""
+    ports = harness.ports  # type: ignore[attr-defined]
+    harness.start()
+    acl = ("<190>Nov 22 07:43:17 p01-rtr1 1234: Nov 22 07:43:17: %SEC-6-IPACCESSLOGP: list 101 "
+           "denied tcp 198.18.0.1({}) -> 198.18.0.2(22), 1 packet")
+    wide = acl.format(10 ** 20).encode()  # > 2**64: JSON cannot hold it
+    unsigned = acl.format(10 ** 19).encode()  # > 2**63: JSON can, SQLite cannot
+    send_tcp(ports["tcp"], line(1) + b"\n" + wide + b"\n" + unsigned + b"\n" + line(2) + b"\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        for payload in (wide, unsigned, line(3)):
+            u.sendto(payload, ("127.0.0.1", ports["udp"]))
+    assert harness.wait_count(3) == 3
+    send_tcp(ports["tcp"], line(5) + b"\n")  # the shipper is still shipping
+    assert harness.wait_count(4) == 4
+    harness.stop()
+    dead = harness.dead()
+    parser = [raw for reason, raw in dead if reason.startswith("parser error")]
+    refused = [raw for reason, raw in dead if reason.startswith("rejected by sqlite")]
+    assert parser == [wide, wide] and refused == [unsigned, unsigned], dead
+    stats = harness.stats()
+    assert stats["errors"] == [] and stats["sink"]["healthy"] is True
+    assert stats["store"]["events"] == 4
+    for name, received in {"tcp": 5, "udp": 3}.items():
+        s = stats["sources"][name]
+        assert s["received"] == s["parsed"] + s["dead_letter"] == received, (name, s)
+        assert (s["dead_letter"], s["rejected"]) == (1, 1), (name, s)
+        assert s["shipped"] + s["duplicates"] + s["rejected"] == s["parsed"], (name, s)
+
+
 def test_udp_overflow_is_counted_so_sent_reconciles(tmp_path: Path) -> None:
     """Spool full (the sink is down) -> sources block -> UDP piles up in the kernel, which
     drops; the kernel's drop counter is reported, so sent == received + udp_drops."""

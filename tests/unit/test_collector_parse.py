@@ -105,6 +105,17 @@ def test_netfilter() -> None:
     assert get(ufw, "event.action") == "drop"
 
 
+def test_netfilter_numbers_the_kernel_never_writes_leave_the_field_out() -> None:
+    """``SPT=²`` passed str.isdigit() and then raised out of int(), losing its batch; a
+    20-digit port overflowed the store. The line is kept, without the impossible field."""
+    line = ("Nov 22 07:43:17 dc-primary-wrtr1 kernel: nft-drop: IN=wan0 OUT= SRC=203.0.113.5 "
+            "DST=198.19.128.10 LEN=99999999999999999999 PROTO=TCP SPT=\u00b2 DPT=70000")
+    ev = parse_line("netfilter", line, received=RECEIVED)
+    assert ev["source"] == {"ip": "203.0.113.5"}
+    assert ev["destination"] == {"ip": "198.19.128.10"}
+    assert "bytes" not in ev.get("network", {})
+
+
 def test_postgresql_default_prefix() -> None:
     evs = parsed("postgresql", "postgresql.log")
     actions = [get(e, "event.action") for e in evs]

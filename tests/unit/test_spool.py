@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -54,7 +57,8 @@ def test_finished_segments_are_deleted_once_acknowledged(tmp_path: Path) -> None
         spool.append("s", rows(10, k * 10), [])
     assert spool.depth()["segments"] > 3
     assert len(drain(spool)) == 200
-    assert spool.depth() == {"pending_bytes": 0, "segments": 1, "max_bytes": spool.max_bytes}
+    assert spool.depth() == {"pending_bytes": 0, "segments": 1, "max_bytes": spool.max_bytes,
+                             "torn_frames": 0, "corrupt_frames": 0, "write_errors": 0}
 
 
 def test_torn_tail_is_truncated_and_counted(tmp_path: Path) -> None:
@@ -122,3 +126,67 @@ def test_frames_from_memory_equal_what_the_file_holds(tmp_path: Path, memory_byt
         [f"id{i}" for i in range(50, 120)]
     assert restarted.memory_hits == 0  # nothing in memory after a restart: the file
     restarted.close()
+
+
+def test_a_failed_write_leaves_no_torn_frame_before_good_ones(tmp_path: Path) -> None:
+    """The file-size limit (RLIMIT_FSIZE: the kernel's EFBIG, as a full disk's ENOSPC)
+    stops a frame half-way: the segment is cut back to the last whole frame, so the frames
+    appended once space is back are not cut away with a torn one at the next start. Run in
+    a child process, whose limit is its own."""
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from socctl.collector.spool import Spool
+        from tests.unit.test_spool import rows
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        spool = Spool(Path({str(tmp_path)!r}))
+        for k in range(3):
+            spool.append("s", rows(10, k * 10), [])
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (spool.written.offset + 100, hard))
+        try:
+            spool.append("s", rows(10, 30), [])
+        except OSError as exc:
+            print("failed:", exc.errno)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        for k in (4, 5):
+            spool.append("s", rows(10, k * 10), [])
+        print("write_errors:", spool.write_errors)
+        spool.close()
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "failed: 27" in out.stdout and "write_errors: 1" in out.stdout, out.stdout
+    again = Spool(tmp_path)
+    assert again.torn_frames == 0
+    assert drain(again) == [f"id{i}" for i in (*range(30), *range(40, 60))]
+
+
+def test_an_acknowledgement_beyond_the_segments_is_brought_back(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append("s", rows(5), [])
+    spool.close()
+    (tmp_path / "ack").write_text("1 999999\n", encoding="ascii")
+    again = Spool(tmp_path)
+    assert again.acked == again.written
+    again.append("s", rows(5, 5), [])
+    assert drain(again) == [f"id{i}" for i in range(5, 10)]
+
+
+def test_a_corrupt_frame_is_skipped_and_counted_not_a_stop(tmp_path: Path) -> None:
+    """Damage on disk in the middle of a finished segment: shipping goes on with the next
+    segment and the loss is counted, instead of the spool blocking for good."""
+    spool = Spool(tmp_path, segment_bytes=2048)
+    for k in range(12):
+        spool.append("s", rows(10, k * 10), [])
+    spool.close()
+    first = sorted(tmp_path.glob("seg-*.spool"))[0]
+    data = bytearray(first.read_bytes())
+    data[20] ^= 0xFF  # inside the first frame's body
+    first.write_bytes(bytes(data))
+    again = Spool(tmp_path, segment_bytes=2048, memory_bytes=0)
+    ids = drain(again)
+    assert again.corrupt_frames == 1 and again.depth()["corrupt_frames"] == 1
+    assert ids and ids[0] != "id0" and ids[-1] == "id119"

@@ -20,6 +20,15 @@ _DENY = ("drop", "deny", "reject", "block")
 _ALLOW = ("accept", "allow", "pass")
 
 
+def _number(text: str | None, limit: int) -> int | None:
+    """An ASCII decimal up to ``limit``, else None: the kernel writes nothing else there,
+    and a forged ``SPT=²`` or a 20-digit port must not reach int() or the store."""
+    if text and len(text) <= 10 and text.isascii() and text.isdigit():
+        value = int(text)
+        return value if value <= limit else None
+    return None
+
+
 def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
     m = RE_LINE.match(body)
     if m is None:
@@ -45,12 +54,14 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
     network: dict[str, Any] = {}
     if proto:
         network["transport"] = proto.lower()
-    if fields.get("SPT", "").isdigit():
-        ev["source"]["port"] = int(fields["SPT"])
-    if fields.get("DPT", "").isdigit():
-        ev["destination"]["port"] = int(fields["DPT"])
-    if fields.get("LEN", "").isdigit():
-        network["bytes"] = int(fields["LEN"])
+    spt, dpt, size = (_number(fields.get(k), limit) for k, limit in
+                      (("SPT", 65535), ("DPT", 65535), ("LEN", 1 << 32)))
+    if spt is not None:
+        ev["source"]["port"] = spt
+    if dpt is not None:
+        ev["destination"]["port"] = dpt
+    if size is not None:
+        network["bytes"] = size
     if network:
         ev["network"] = network
     observer: dict[str, Any] = {}

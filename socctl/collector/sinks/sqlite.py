@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from socctl.collector.sinks.base import Health, Sink, SinkResult, SinkUnavailable
-from socctl.store.sqlite import Row, SqliteStore, StoreError
+from socctl.store.sqlite import Row, SqliteStore, StoreError, UnstorableRow
 
 
 class SqliteSink(Sink):
@@ -47,7 +47,13 @@ class SqliteSink(Sink):
             self.build()
         assert self.store is not None
         try:
-            stored = self.store.insert_batches(batches)
+            try:
+                stored = self.store.insert_batches(batches)
+            except UnstorableRow:
+                checked = self.store.insert_batches_row_by_row(batches)
+                return [SinkResult(stored=n, duplicates=len(rows) - n - len(bad),
+                                   rejected=bad)
+                        for rows, (n, bad) in zip(batches, checked, strict=True)]
         except StoreError as exc:
             raise SinkUnavailable(str(exc)) from exc
         return [SinkResult(stored=n, duplicates=len(rows) - n)

@@ -10,14 +10,18 @@ from typing import Any
 
 from socctl.collector.ecs import OccurrenceIds, ParseError
 from socctl.collector.pipeline import DeadLetterItem, Processor
-from socctl.collector.spool import Spool
+from socctl.collector.spool import Spool, SpoolFull
 from socctl.store.sqlite import Row
 
 
 @dataclass
 class SourceStats:
-    """Per-source counters; ``received == parsed + dead_letter`` once a batch is spooled,
-    and ``shipped + duplicates + rejected`` catches up with ``parsed`` as the sink drains."""
+    """Per-source counters; ``received == parsed + dead_letter + unspooled`` once a batch
+    is spooled, and ``shipped + duplicates + rejected`` catches up with ``parsed`` as the
+    sink drains. ``unspooled``: read while the collector was stopping with its spool full,
+    so not kept by this run (a file source reads them again at its next start, a RELP
+    sender sends them again; over plain TCP or UDP they are lost, and this says how many).
+    """
 
     received: int = 0
     parsed: int = 0
@@ -31,6 +35,7 @@ class SourceStats:
     connections_refused: int = 0
     tls_failures: int = 0
     framing_errors: int = 0
+    unspooled: int = 0
     bytes: int = 0
 
     def to_dict(self) -> dict[str, int]:
@@ -86,7 +91,12 @@ class Intake:
             except ParseError as exc:
                 dead.append(proc.dead_letter(eid, now, key, exc.reason, raw))
         with self.lock:
-            self.spool.append(proc.name, rows, dead, stop=self.stop)
+            try:
+                self.spool.append(proc.name, rows, dead, stop=self.stop)
+            except SpoolFull:
+                self.stats.received += len(messages)
+                self.stats.unspooled += len(messages)
+                raise
             st = self.stats
             st.received += len(messages)
             st.parsed += len(rows)

@@ -38,6 +38,7 @@ class _Open:
     last_data: float
     cp_key: str | None = None  # where its position is checkpointed
     fp: str | None = None  # fingerprint of the first line: inodes get reused
+    scan: int | None = None  # inside a line longer than max_len: searching on from here
 
     @property
     def key(self) -> str:
@@ -48,6 +49,12 @@ class _Open:
         if self.fp is None:
             self.fp = first_line_fingerprint(os.pread(self.fh.fileno(), FP_BYTES, 0))
         return self.fp
+
+
+def _rotated_key(path: str, handle: _Open) -> str:
+    """The checkpoint of a rotated file being drained: one per file, so that a second
+    rotation within the drain time does not overwrite (and then delete) the first's."""
+    return f"{path}#rotated#{handle.dev}:{handle.ino}"
 
 
 class FileTail(Source):
@@ -123,7 +130,7 @@ class FileTail(Source):
         elif st is not None and (st.st_ino != handle.ino or st.st_dev != handle.dev):
             self.rotations += 1  # renamed away: drain the old file, start the new one
             handle.last_data = now
-            handle.cp_key = path + "#rotated"
+            handle.cp_key = _rotated_key(path, handle)
             self._checkpoint(handle)
             self.draining.append(handle)
             del self.open[path]
@@ -139,9 +146,9 @@ class FileTail(Source):
         return got >= READ_MAX
 
     def _open_first(self, path: str, st: os.stat_result) -> _Open | None:
-        rotated = self.checkpoints.get(path + "#rotated")
-        if rotated is not None:  # killed while draining a rotated file: finish it
-            self._drain_rotated_while_down(path, rotated)
+        for key in [k for k in self.checkpoints if k.startswith(path + "#rotated")]:
+            # killed while draining rotated files (one key each): finish them
+            self._drain_rotated_while_down(path, self.checkpoints[key], key)
         cp = self.checkpoints.get(path)
         if cp is not None:
             handle = self._open(path, 0)
@@ -150,14 +157,20 @@ class FileTail(Source):
             same = (cp["dev"], cp["ino"]) == (handle.dev, handle.ino) and \
                 cp.get("fp") in (None, handle.fingerprint())
             if not same:  # rotated while we were down (or a new file on a reused inode)
-                self._drain_rotated_while_down(path, cp)
+                self._drain_rotated_while_down(path, cp, None)
             elif cp["offset"] <= st.st_size:
                 handle.offset = int(cp["offset"])
             self._checkpoint(handle)
             return handle
         return self._open(path, st.st_size if self.start_at == "end" else 0)
 
-    def _drain_rotated_while_down(self, path: str, cp: dict[str, Any]) -> None:
+    def _drain_rotated_while_down(self, path: str, cp: dict[str, Any], key: str | None
+                                  ) -> None:
+        """Finish the rotated file ``cp`` names, if it is still there; ``key``: its own
+        checkpoint entry, dropped when the file is gone (nothing left to read of it)."""
+        if key is not None:
+            self.checkpoints.pop(key)
+            self._dirty = True
         for candidate in sorted({path + ".1", *glob.glob(path + "-*"), *glob.glob(path + ".*")}):
             try:
                 st = os.stat(candidate)
@@ -170,7 +183,7 @@ class FileTail(Source):
                     continue
                 if handle is not None:
                     handle.last_data = time.monotonic()
-                    handle.cp_key = path + "#rotated"
+                    handle.cp_key = _rotated_key(path, handle)
                     self._checkpoint(handle)
                     self.draining.append(handle)
                 return
@@ -191,16 +204,20 @@ class FileTail(Source):
     def _read(self, handle: _Open, final: bool) -> int:
         if handle.fingerprint() is None and not final:
             return 0  # the first line is not complete yet
+        if handle.scan is not None:
+            return self._skip_long_line(handle, final)
         handle.fh.seek(handle.offset)
-        data = handle.fh.read(READ_MAX)
+        data = handle.fh.read(max(READ_MAX, self.max_len + 1))
         if not data:
             return 0
         end = data.rfind(b"\n")
         if end < 0:
-            if len(data) > self.max_len or final:
-                end = len(data) - 1  # an over-long line, or the last line of a finished file
-            else:
+            if len(data) > self.max_len:  # a line longer than the limit: find its end
+                handle.scan = handle.offset
+                return self._skip_long_line(handle, final)
+            if not final:
                 return 0
+            end = len(data) - 1  # the last line of a finished file
         chunk = data[:end + 1]
         messages: list[tuple[bytes, str | None]] = []
         ids: list[str] = []
@@ -222,6 +239,29 @@ class FileTail(Source):
         handle.offset += len(chunk)
         self._checkpoint(handle)
         return len(chunk)
+
+    def _skip_long_line(self, handle: _Open, final: bool) -> int:
+        """Search on for the end of a line longer than ``max_len``, a read at a time, and
+        dead-letter it once (its first ``max_len`` bytes, its true length) when found. The
+        checkpoint stays at the line's start until then: a restart searches again."""
+        assert handle.scan is not None
+        handle.fh.seek(handle.scan)
+        data = handle.fh.read(READ_MAX)
+        nl = data.find(b"\n")
+        if nl < 0 and not final:
+            handle.scan += len(data)
+            return len(data)
+        end = handle.scan + (nl if nl >= 0 else len(data))  # the newline, or the file's end
+        handle.scan = None
+        head = os.pread(handle.fh.fileno(), self.max_len, handle.offset)
+        length = end - handle.offset
+        self.stats.bytes += length + (nl >= 0)
+        self.intake.submit([(head, f"line too long ({length} bytes, limit {self.max_len})")],
+                           None, origin=handle.path,
+                           ids=[file_line_id(handle.fp, handle.offset, head)])
+        handle.offset = end + (nl >= 0)
+        self._checkpoint(handle)
+        return len(data)
 
     def _checkpoint(self, handle: _Open) -> None:
         if handle.cp_key is None:
