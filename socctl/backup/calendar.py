@@ -167,9 +167,13 @@ def backup_units(policies: list[Policy], socctl: str = "/usr/local/bin/socctl"
     units, cron = [], []
     for policy in policies:
         zone_line = cron_zone(policy.timezone)
+        seen: dict[str, int] = {}
         for run in policy.runs:
             cmd = f"{socctl} backup run {policy.id} --type {run.type.value}"
-            name = f"socctl-backup-{policy.id}-{run.type.value}"
+            # a type that runs twice (a weekly full and a month-end one) gets a unit each:
+            # under one name, the second overwrote the first's timer
+            n = seen[run.type.value] = seen.get(run.type.value, 0) + 1
+            name = f"socctl-backup-{policy.id}-{run.type.value}" + (f"-{n}" if n > 1 else "")
             units.append(timer_units(name, f"socctl backup {policy.id} {run.type.value}: "
                                      f"{run.why}", on_calendar(run, policy.timezone), cmd))
             cron.append(f"# {policy.id} {run.type.value}: {run.why}\n" + zone_line

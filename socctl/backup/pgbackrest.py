@@ -166,7 +166,10 @@ def existing_tables(hosts: Hosts, host: str, policy: Policy) -> list[str]:
     names = ",".join(f"'{t}'" for t in policy.target.key_tables)
     result = psql(hosts, host, policy,
                   f"SELECT relname FROM pg_class WHERE relkind = 'r' AND relname IN ({names});")
-    return sorted(result.stdout.split()) if result.ok else []
+    if not result.ok:  # not "no tables": a restore point without checksums proves nothing
+        raise ToolError(f"cannot list the key tables: {result.brief()}",
+                        Location(f"host:{host}"))
+    return sorted(result.stdout.split())
 
 
 def mark_restore_point(hosts: Hosts, host: str, policy: Policy, name: str) -> dict[str, Any]:

@@ -67,6 +67,9 @@ def run(app: AppContext, policy: str | None, kind: str | None) -> None:
     report = ops.run(app.settings, policy, BackupType(kind) if kind else None)
     if render.is_json():
         render.emit_json(report.to_dict())
+    elif report.nothing_due:
+        render.console.print("no backup is due today by the policy (see `socctl backup "
+                             "plan`; --type runs one now)")
     else:
         render.table("backup run", ["policy", "type", "tier", "host", "ok", "seconds",
                                     "detail"],

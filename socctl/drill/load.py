@@ -96,7 +96,12 @@ class WriteLoad:
 
 
 def dsn(addresses: list[str], port: int, database: str, user: str, password: str) -> str:
-    hosts = ",".join(addresses)
-    ports = ",".join(str(port) for _ in addresses)
-    return (f"host={hosts} port={ports} dbname={database} user={user} password={password} "
-            "target_session_attrs=read-write connect_timeout=2")
+    """libpq's connection string, every value quoted by psycopg: a password with a space
+    broke it (and libpq's error then showed the rest of it in the drill report), and one
+    with ``host=`` in it could point the load at another server."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(host=",".join(addresses),
+                         port=",".join(str(port) for _ in addresses), dbname=database,
+                         user=user, password=password, target_session_attrs="read-write",
+                         connect_timeout=2)

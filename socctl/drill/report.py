@@ -40,7 +40,7 @@ def to_record(result: DrillResult) -> dict[str, Any]:
     plan = result.plan
     return {
         "drill_id": result.drill_id, "plan": plan.id, "title": plan.title,
-        "type": "lab", "scenario": plan.scenario, "systems": plan.systems,
+        "type": "lab" if result.lab else "live", "scenario": plan.scenario, "systems": plan.systems,
         "plan_file": plan.path, "started": _iso(result.started),
         "finished": _iso(result.finished), "ok": result.ok,
         "stopped_at": result.stopped_at, "targets": plan.targets.model_dump(),

@@ -64,6 +64,7 @@ class DrillResult:
     events: list[tuple[float, str]] = field(default_factory=list)
     observations: list[str] = field(default_factory=list)
     stopped_at: str | None = None
+    lab: bool = True  # run on the lab's hosts, or (False) on real servers over ssh
 
     @property
     def ok(self) -> bool:
@@ -461,12 +462,24 @@ def new_drill_id(plan: DrillPlan) -> str:
     return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{plan.id}-{uuid.uuid4().hex[:6]}"
 
 
+def _refused(approve: Approver | None, step: Step) -> str:
+    """Why the gate of ``step`` is not passed, or "" if it is approved. A prompt cancelled
+    (Ctrl-C, stdin closed: click's Abort) is a refusal, so the drill still ends with its
+    report: at the switch-back gate that report is the record of a failed-over estate."""
+    if approve is None:
+        return "approval refused"
+    try:
+        return "" if approve(step) else "approval refused"
+    except (Exception, KeyboardInterrupt) as exc:
+        return f"approval not given (the prompt was cancelled: {type(exc).__name__})"
+
+
 def run(settings: Settings, plan: DrillPlan, hosts: Hosts, target: Target, *,
         approve: Approver | None = None,
         assume_yes: bool = False, on_step: Callable[[StepLog], None] | None = None
         ) -> DrillResult:
     """Execute the plan; stop at the first failing step (its log says why)."""
-    result = DrillResult(new_drill_id(plan), plan, time.time())
+    result = DrillResult(new_drill_id(plan), plan, time.time(), lab=target.lab)
     ctx = Context(settings, plan, hosts, result, target)
     ordered = [("steps", s) for s in plan.steps] + [("switch_back", s)
                                                    for s in plan.switch_back]
@@ -479,11 +492,13 @@ def run(settings: Settings, plan: DrillPlan, hosts: Hosts, target: Target, *,
                 log.status = "not run"
                 continue
             log.started = time.time()
-            if step.approval and not assume_yes and not (approve and approve(step)):
+            refused = step.approval and not assume_yes and _refused(approve, step)
+            if refused:
                 log.finished = time.time()
                 log.status = "failed"
-                log.detail = "approval refused (run with --yes to approve every gate)"
+                log.detail = f"{refused} (run with --yes to approve every gate)"
                 result.stopped_at = step.id
+                ctx.event(f"stopped at {step.id}")
                 continue
             try:
                 log.detail = ACTIONS[step.action](ctx, step)

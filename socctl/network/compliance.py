@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from socctl.content import error, line_of, load_yaml, validate
 from socctl.errors import Location, Problem, ValidationFailed
 from socctl.network import configtree
+from socctl.network.masking import mask_line
 
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
 
@@ -218,5 +219,6 @@ def _check_one(tree: configtree.Node, rule: Rule, context: dict[str, Any]) -> li
                 for b in blocks if not any(pattern.search(c.line) for c in b.children)]
     assert rule.forbid is not None
     pattern = _pattern(rule.forbid, context)
-    return [f"forbidden line {c.line!r}" + (f" in {b.line!r}" if b.line else "")
+    # the forbidden lines are often the secret ones (a community, a vty password)
+    return [f"forbidden line {mask_line(c.line)!r}" + (f" in {b.line!r}" if b.line else "")
             for b in blocks for c in b.children if pattern.search(c.line)]

@@ -105,7 +105,12 @@ def _decrypt(path: Path, raw: bytes, env: Mapping[str, str]) -> bytes:
                           hint=f"set {VAULT_PASSWORD_FILE} to the vault password file")
     from ansible.parsing.vault import VaultLib, VaultSecret
 
-    secret = Path(password_file).read_bytes().strip()
+    try:
+        secret = Path(password_file).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the vault password file: {exc.strerror}",
+                          Location.of(Path(password_file)),
+                          hint=f"{VAULT_PASSWORD_FILE} names it") from exc
     try:
         plain: bytes = VaultLib([("default", VaultSecret(secret))]).decrypt(raw)
     except Exception as exc:

@@ -16,6 +16,7 @@ from socctl.inventory.model import Device, Inventory
 from socctl.network import configtree
 from socctl.network.credentials import Credentials
 from socctl.network.drivers import Driver, Session, Target, get_driver
+from socctl.network.masking import mask_line, mask_lines, mask_text
 from socctl.network.render import Renderer
 from socctl.results import HostResult
 
@@ -86,11 +87,11 @@ def diff(ctx: NetContext, device: Device) -> HostResult:
     intended = ctx.intended(device, driver)
     with ctx.session(device, driver) as session:
         running = session.running()
-    text = configtree.unified(device.name, driver.normalise(running), intended)
+    text = mask_text(configtree.unified(device.name, driver.normalise(running), intended))
     commands = driver.commands(running, intended)
     return HostResult(device.name, changed=bool(commands), diff=text,
                       message=f"{len(commands)} command(s) to apply" if commands else "in sync",
-                      data={"commands": commands})
+                      data={"commands": mask_lines(commands)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +109,9 @@ def push(ctx: NetContext, device: Device, options: PushOptions) -> HostResult:
     with ctx.session(device, driver) as session:
         before = session.running()
         commands = driver.commands(before, intended)
-        text = configtree.unified(device.name, driver.normalise(before), intended)
-        data: dict[str, object] = {"commands": commands}
+        # what is reported is masked; what is sent (``commands``) is not
+        text = mask_text(configtree.unified(device.name, driver.normalise(before), intended))
+        data: dict[str, object] = {"commands": mask_lines(commands)}
         if not commands:
             return HostResult(device.name, message="in sync: nothing to apply", data=data)
         if not options.commit:
@@ -125,6 +127,9 @@ def push(ctx: NetContext, device: Device, options: PushOptions) -> HostResult:
         try:
             session.configure(commands)
             verify(session, driver, intended, full, options)
+            # inside: a change the device cannot save would be gone at its next reload,
+            # while socctl said "applied"; undone now, the device is as it was
+            session.save()
         except DeviceError as exc:
             data["rollback"] = rollback(ctx, device, driver, session, before, full, options)
             ok = data["rollback"]["ok"]  # type: ignore[index]
@@ -132,7 +137,6 @@ def push(ctx: NetContext, device: Device, options: PushOptions) -> HostResult:
             return HostResult(device.name, failed=True, changed=not ok, diff=text, data=data,
                               message=f"{exc.message}; {outcome} ({backup})",
                               exception=type(exc).__name__)
-        session.save()
         data["saved"] = True
     return HostResult(device.name, changed=True, diff=text, data=data,
                       message=f"applied {len(commands)} command(s); verified"
@@ -146,7 +150,8 @@ def verify(session: Session, driver: Driver, intended: str, adjacencies: list[st
     remaining = driver.commands(session.running(), intended)
     if remaining:
         raise DeviceError(f"verification failed: {len(remaining)} line(s) still differ after "
-                          f"the push, first: {remaining[0]!r}", session.target.location)
+                          f"the push, first: {mask_line(remaining[0])!r}",
+                          session.target.location)
     if not adjacencies:
         return
     time.sleep(driver.settle_seconds if options.settle is None else options.settle)
@@ -178,7 +183,7 @@ def rollback(ctx: NetContext, device: Device, driver: Driver, session: Session, 
                                           ctx.timeout).conn
             current = session.running()
         back = driver.commands(current, before)
-        report["commands"] = back
+        report["commands"] = mask_lines(back)
         session.configure(back)
         left = driver.commands(session.running(), before)
         if left:

@@ -138,6 +138,42 @@ def test_push_that_breaks_ospf_is_rolled_back(net: dict[str, Any], tmp_path: Pat
     runtime.wait_converged(plan, timeout=15)
 
 
+def test_a_push_the_router_cannot_save_is_rolled_back_and_shows_no_secret(
+        net: dict[str, Any]) -> None:
+    """A verified change that ``write memory`` cannot save would be gone at the router's
+    next reload while socctl said "applied": now it is rolled back. The drift it removes
+    holds a vty password, which the diff shows masked (and which vtysh removes with a bare
+    "no password": "no password SECRET" it refused, secret echoed). The router's
+    /etc/frr is made read-only in its own mount namespace for the push: real vtysh
+    refuses the write ("% Configuration write failed.")."""
+    settings = net["settings"]
+    vtysh(ROUTER, "configure terminal", "password Vty-S3cret!", "interface wan2",
+          "ip ospf cost 50")
+    before = running(ROUTER)
+    assert "password Vty-S3cret!" in before.splitlines()
+    code, data = socctl_json(settings, "net", "diff", "--lab", "--device", ROUTER)
+    assert "-password ***" in host(data, ROUTER)["diff"].splitlines(), host(data, ROUTER)
+    mount = runtime.run_in(ROUTER, ["mount", "--bind", "-o", "ro", "/etc/frr", "/etc/frr"])
+    assert mount.returncode == 0, mount.stderr
+    try:
+        code, out = socctl(settings, "-o", "json", "net", "push", "--lab", "--device", ROUTER,
+                           "--commit")
+    finally:
+        assert runtime.run_in(ROUTER, ["umount", "/etc/frr"]).returncode == 0
+    assert code == 1 and "Vty-S3cret!" not in out
+    result = host(json.loads(out[out.index("{"):]), ROUTER)
+    assert result["failed"] and "saving the configuration failed" in result["message"]
+    assert "Configuration write failed" in result["message"]
+    assert "rolled back to the backup" in result["message"] and result["changed"] is False
+    assert result["data"]["commands"][0] == "no password"  # vtysh knows no "no password X"
+    assert running(ROUTER) == before
+    code, data = socctl_json(settings, "net", "push", "--lab", "--device", ROUTER, "--commit")
+    assert code == 0 and host(data, ROUTER)["data"]["saved"] is True, data  # writable again
+    assert "password Vty-S3cret!" not in running(ROUTER)
+    saved = runtime.run_in(ROUTER, ["cat", "/etc/frr/frr.conf"]).stdout
+    assert "Vty-S3cret!" not in saved and " ip ospf cost 100" in saved.splitlines()
+
+
 def test_backup_commits_once_and_not_again_without_change(net: dict[str, Any]) -> None:
     settings = net["settings"]
     code, first = socctl_json(settings, "net", "backup", "--lab")

@@ -274,3 +274,57 @@ def test_restic_snapshot_times_with_nanoseconds() -> None:
     assert snapshot_epoch("2026-11-22T08:40:15.123456789+07:00") == pytest.approx(
         1795311615.123456)
     assert snapshot_epoch("2026-11-22T01:40:15Z") == 1795311615.0
+
+
+def test_a_run_by_the_plan_on_a_restore_test_day_is_nothing_due_not_a_crash(
+        tmp_path: Path) -> None:
+    """`backup run` without --type takes today's plan, which also lists the restore tests
+    (`backup verify`'s): on the 1st (config-files' monthly test) it once died with
+    "'verify' is not a valid BackupType" before any backup, and wrote no evidence."""
+    from socctl.backup import ops
+    from socctl.config import Settings
+
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+    report = ops.run(settings, "config-files", day=date(2026, 12, 1))
+    assert report.nothing_due and report.ok and report.runs == []
+    assert Path(report.evidence).is_file()
+
+
+def test_two_runs_of_one_type_get_a_timer_each(policies: dict[str, Any]) -> None:
+    """A weekly full and a month-end full: under one unit name the second overwrote the
+    first's timer, and only the cron file kept both schedules."""
+    from socctl.backup.policy import Run
+
+    base = policies["config-files"]
+    weekly = Run.model_validate({"type": "full", "weekdays": ["sun"], "at": "21:00",
+                                       "tiers": ["primary_dc"], "why": "weekly full"})
+    policy = base.model_copy(update={"runs": [weekly, *base.runs]})
+    units, _ = backup_units([policy], "/opt/socctl")
+    timers = {u.name: next(t for f, t in u.files.items() if f.endswith(".timer"))
+              for u in units}
+    assert len(timers) == len(units)
+    assert "Sun *-*-* 21:00:00" in timers["socctl-backup-config-files-full"]
+    assert "*-*~01 22:00:00" in timers["socctl-backup-config-files-full-2"]
+
+
+def test_a_restore_test_with_nothing_to_compare_fails_before_restoring(
+        tmp_path: Path, policies: dict[str, Any]) -> None:
+    """A restore point recorded without the key tables' checksums (misspelt in the policy,
+    or not in that database) once made `backup verify` pass: every one of no tables
+    matched. It fails now, naming them, before a restore that could prove nothing; no host
+    is reached (the base Hosts cannot run anything)."""
+    import json
+
+    from socctl.backup import ops
+    from socctl.backup.hosts import Hosts
+    from socctl.config import Settings
+
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+    folder = ops.evidence_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "20261201T000000000000Z-run.json").write_text(json.dumps({"restore_points": [
+        {"name": "socctl-x", "policy": "databases", "archived": True, "time": 0.0,
+         "tables": {"contribution": "3:abc"}}]}))
+    result = ops.verify_pgbackrest(settings, Hosts(), policies["databases"])
+    assert result["ok"] is False and "insurance_card" in result["detail"]
+    assert "contribution" not in result["detail"].split("tables ", 1)[1].split(" (")[0]

@@ -135,3 +135,47 @@ def test_a_lab_only_plan_is_refused_on_real_servers_before_anything_runs(
     with pytest.raises(ConfigError, match="SOCCTL_DB_APP_PASSWORD"):
         ops.run_remote(settings, "lab-primary-db-loss", hosts, environ={})
     assert not (tmp_path / "drills").exists()  # nothing ran, no report
+
+
+def test_the_load_connection_string_keeps_any_password_whole() -> None:
+    """An operator's SOCCTL_DB_APP_PASSWORD with a space broke the connection string (and
+    libpq's complaint put the password's rest into the drill report); one with
+    ``host=...`` in it pointed the load at another server."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from socctl.drill.load import dsn
+
+    for password in ("correct horse battery", "Pa55 host=198.18.9.9", "it's\\ a 'q'"):
+        parsed = conninfo_to_dict(dsn(["198.18.0.21", "198.18.0.22"], 5432, "app", "drill",
+                                      password))
+        assert parsed["password"] == password
+        assert parsed["host"] == "198.18.0.21,198.18.0.22" and parsed["port"] == "5432,5432"
+        assert parsed["target_session_attrs"] == "read-write"
+
+
+def test_a_cancelled_approval_prompt_ends_the_drill_with_its_record(tmp_path: Path) -> None:
+    """Ctrl-C or a closed stdin at a gate (click's Abort) escaped the runner: no result,
+    no report, and at the switch-back gate no record of an estate left failed over. It is
+    a refusal now; the gate is put on the first step so that nothing else runs."""
+    import click
+
+    from socctl.drill import runner
+
+    plans, _ = load_plans(DRILLS)
+    plan = plans["lab-primary-db-loss"]
+    gated = plan.model_copy(update={"steps": [plan.steps[0].model_copy(
+        update={"approval": True}), *plan.steps[1:]]})
+    settings = Settings(project_root=REPO, inventory=REPO / "inventory", state_dir=tmp_path)
+
+    def cancelled(step: object) -> bool:
+        raise click.Abort()
+
+    target = runner.Target({"dc-primary-db1": "198.18.0.21", "dc-dr-db1": "198.18.0.22"},
+                           "not-used")
+    result = runner.run(settings, gated, None, target, approve=cancelled)  # type: ignore[arg-type]
+    first, *rest = result.steps
+    assert result.stopped_at == plan.steps[0].id and first.status == "failed"
+    assert "the prompt was cancelled: Abort" in first.detail
+    assert {log.status for log in rest} == {"not run"}
+    record = json.loads(report.write(settings, result)["json"].read_text())
+    assert record["type"] == "live" and record["stopped_at"] == plan.steps[0].id

@@ -192,3 +192,38 @@ def test_frr_vty_without_timeout_is_flagged(rules: list[compliance.LoadedRule]) 
                                            " exec-timeout 0 0")
     outcomes = compliance.check(get_driver("frr").tree(text), rules, "frr", context)
     assert [o.rule for o in outcomes if o.status == "fail"] == ["frr-vty-timeout"]
+
+
+def test_a_forbidden_secret_line_is_reported_without_its_secret(
+        rules: list[compliance.LoadedRule]) -> None:
+    """The lines compliance forbids are the secret ones: the vty password was printed
+    whole in the audit's message (console, -o json, run records)."""
+    tree, context = _frr_context("p01-rtr1")
+    text = configtree.render(tree) + "\npassword Vty-S3cret!\n"  # FRR's is top-level
+    outcomes = compliance.check(get_driver("frr").tree(text), rules, "frr", context)
+    [failed] = [o for o in outcomes if o.status == "fail"]
+    assert failed.rule == "frr-no-vty-password"
+    assert "password ***" in str(failed.to_dict()) and "Vty-S3cret!" not in str(
+        failed.to_dict())
+
+
+@pytest.mark.parametrize(("line", "shown"), [
+    ("password Vty-S3cret!", "password ***"),
+    ("no password Vty-S3cret!", "no password ***"),
+    ("- password 7 0822455D0A16", "- password 7 ***"),
+    ("+snmp-server community s3cret RO 10", "+snmp-server community *** RO 10"),
+    ("enable secret 9 $9$abc", "enable secret 9 ***"),
+    ("username netops privilege 15 secret 9 $9$x", "username netops privilege 15 secret 9 ***"),
+    ("snmp-server user mon grp v3 auth sha AuthK priv aes 128 PrivK",
+     "snmp-server user mon grp v3 auth sha *** priv aes 128 ***"),
+    (" ip ospf message-digest-key 1 md5 K3y", " ip ospf message-digest-key 1 md5 ***"),
+    (" neighbor 198.18.0.1 password Bgp", " neighbor 198.18.0.1 password ***"),
+    ("% Unknown command: no password Vty-S3cret!", "% Unknown command: no password ***"),
+    ("service password-encryption", "service password-encryption"),
+    ("key chain OSPF", "key chain OSPF"),
+    ("hostname p01-rtr1", "hostname p01-rtr1"),
+])
+def test_secret_lines_keep_their_keywords_and_lose_their_secret(line: str, shown: str) -> None:
+    from socctl.network.masking import mask_line
+
+    assert mask_line(line) == shown

@@ -58,6 +58,10 @@ def test_credentials_from_ansible_vault(tmp_path: Path) -> None:
         from_file(path, environ={})
     creds = from_file(path, environ={"SOCCTL_VAULT_PASSWORD_FILE": str(vault_pw)})
     assert creds.password == "from-vault"
+    missing = tmp_path / "no-such-pass"  # was a bare OSError: "internal error"
+    with pytest.raises(ConfigError, match="cannot read the vault password file") as raised:
+        from_file(path, environ={"SOCCTL_VAULT_PASSWORD_FILE": str(missing)})
+    assert str(missing) in str(raised.value.location)
 
 
 def test_credentials_from_environment_and_missing() -> None:

@@ -19,6 +19,7 @@ from socctl.errors import DeviceError, Location
 from socctl.inventory.model import Device, Interface
 from socctl.network import configtree
 from socctl.network.credentials import Credentials
+from socctl.network.masking import mask_line, mask_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +65,10 @@ class Session:
             output = str(self.conn.send_config_set(list(commands), read_timeout=timeout,
                                                    cmd_verify=False))
         except Exception as exc:
-            raise DeviceError(f"configuration failed: {_cause(exc)}",
+            raise DeviceError(f"configuration failed: {mask_text(_cause(exc))}",
                               self.target.location) from exc
-        errors = [line.strip() for line in output.splitlines()
+        # the device echoes the line it refuses, secret and all
+        errors = [mask_line(line.strip()) for line in output.splitlines()
                   if any(p.search(line) for p in self.driver.error_patterns)]
         if errors:
             raise DeviceError(f"device refused configuration: {'; '.join(errors[:3])}",
@@ -74,11 +76,20 @@ class Session:
         return output
 
     def save(self) -> str:
+        """Running -> startup; the device's own complaint (a ``%`` line, ``[FAILED]``) is
+        a failure too, not only a broken session."""
         try:
-            return str(self.conn.save_config())
+            output = str(self.conn.save_config())
         except Exception as exc:
             raise DeviceError(f"saving the configuration failed: {_cause(exc)}",
                               self.target.location) from exc
+        errors = [line.strip() for line in output.splitlines()
+                  if "[FAILED]" in line or any(p.search(line) for p in self.driver.error_patterns)
+                  or (line.lstrip().startswith("%") and "fail" in line.lower())]
+        if errors:
+            raise DeviceError(f"saving the configuration failed: {'; '.join(errors[:3])}",
+                              self.target.location)
+        return output
 
     def adjacencies(self) -> dict[str, str]:
         """Routing neighbours as ``{interface/neighbour: state}`` (empty if no routing)."""

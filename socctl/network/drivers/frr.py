@@ -62,6 +62,8 @@ class FrrDriver(Driver):
         (r"^exec-timeout .*", "exec-timeout 10 0"),
         (r"^(access-class) .*", r"no \1"),
         (r"^(ospf router-id) .*", r"no \1"),
+        # "no password SECRET" is an unknown command to vtysh
+        (r"^((?:enable )?password) .*", r"no \1"),
     )
     adjacency_command: ClassVar[str | None] = "show ip ospf neighbor json"
     settle_seconds: ClassVar[float] = 5.0  # the lab's OSPF dead interval is 3 s
