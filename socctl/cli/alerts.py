@@ -72,14 +72,14 @@ def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
 def list_cmd(app: AppContext, status: tuple[str, ...], severity: str | None,
              rule: str | None, since: str | None, store: Path | None) -> None:
     """Alerts, newest activity first."""
-    from socctl.detection.model import parse_duration
+    from socctl.cli.options import duration_seconds
 
+    since_ts = time.time() - duration_seconds(since) if since else None
     statuses = [s for s in status if s != "open"]
     if "open" in status:
         statuses += ["new", "acknowledged", "assigned"]
-    alerts = _store(app, store).query(
-        status=statuses, min_level=severity, rule=rule,
-        since=time.time() - parse_duration(since) if since else None)
+    alerts = _store(app, store).query(status=statuses, min_level=severity, rule=rule,
+                                      since=since_ts)
     _print_alerts(alerts)
 
 

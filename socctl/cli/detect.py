@@ -87,12 +87,14 @@ def run_cmd(app: AppContext, all_: bool, from_: str | None, to: str | None,
 
     Without a range, evaluates what was stored since the last run (checkpoint).
     """
-    from socctl.detection.model import parse_duration
+    from socctl.cli.options import duration_seconds
     from socctl.detection.runner import Detector, open_db, parse_time
 
     ranged = bool(from_ or to)
     if sum((all_, ranged, bool(since), bool(every))) > 1:
         raise click.UsageError("use one of --all, --from/--to, --since, --every")
+    since_seconds = duration_seconds(since) if since else 0.0  # bad values fail first
+    interval = duration_seconds(every, "--every") if every else 0.0
     detector = Detector.from_path(rules_dir(app, rules))
     conn = open_db(store_path(app, store))
     try:
@@ -104,14 +106,14 @@ def run_cmd(app: AppContext, all_: bool, from_: str | None, to: str | None,
                 result = detector.run(conn, ts_from=parse_time(from_) if from_ else None,
                                       ts_to=parse_time(to) if to else None)
             elif since:
-                result = detector.run(conn, ts_from=time.time() - parse_duration(since))
+                result = detector.run(conn, ts_from=time.time() - since_seconds)
             else:
                 result = detector.run(conn, incremental=True)
             _render_run(result.to_dict())
             n += 1
             if not every or (max_runs and n >= max_runs):
                 break
-            time.sleep(parse_duration(every))
+            time.sleep(interval)
     finally:
         conn.close()
 

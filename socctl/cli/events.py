@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import click
 
 from socctl.cli import render
 from socctl.cli.main import AppContext
-from socctl.errors import SocctlError
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+from socctl.cli.options import duration_seconds
 
 
 def parse_since(text: str) -> float:
     """``90s``, ``15m``, ``1h``, ``7d`` -> epoch seconds that long ago."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip())
-    if m is None:
-        raise SocctlError(f"bad --since {text!r}", hint="use e.g. 30m, 1h, 7d")
-    return time.time() - float(m.group(1)) * _UNITS[m.group(2)]
+    return time.time() - duration_seconds(text)
 
 
 @click.group("events")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from socctl.errors import SocctlError
 from socctl.inventory.select import Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,3 +40,15 @@ def selection_from(kwargs: dict[str, Any]) -> Selection:
 profile_option = click.option(
     "--profile", default="national", show_default=True,
     help="Inventory profile: national (production) or lab.")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(text: str, option: str = "--since") -> float:
+    """``90s``, ``15m``, ``1h``, ``7d``, ``1w`` -> seconds; one syntax for every command's
+    --since and --every, a bad one a clear error (it was an internal error in some)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip())
+    if m is None:
+        raise SocctlError(f"bad {option} {text!r}", hint="use e.g. 30m, 1h, 7d, 1w")
+    return float(m.group(1)) * _UNITS[m.group(2)]

@@ -28,6 +28,7 @@ what ``str.casefold`` folds, so folding keeps the prefilter a superset of the SQ
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,12 +135,19 @@ def regex_need(column: str, pattern: str, flags: int = 0) -> Need:
     """Literals every match of ``pattern`` contains (case-folded), as a need tree.
 
     Uses the standard library's regex parser (private, hence the broad guard: a parser
-    change costs speed, never correctness)."""
+    change costs speed, never correctness). The rules run on RE2, whose syntax is not
+    Python's everywhere: a POSIX class (``[[:digit:]]``) reads to Python as a class and a
+    literal ``]``, which made a rule's every match need a ``]``; so any pattern with
+    ``[:``, and any the parser warns about, gives no literal."""
+    if "[:" in pattern:
+        return None
     try:
         from re import _constants as c  # type: ignore[attr-defined]
         from re import _parser  # type: ignore[attr-defined]
 
-        parsed = _parser.parse(pattern, flags)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            parsed = _parser.parse(pattern, flags)
     except Exception:  # any failure means "no usable literal"
         return None
 

@@ -53,6 +53,7 @@ class Bool:
 
 
 Node = Term | Not | Bool
+MAX_DEPTH = 100
 
 _TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|(?P<term>(?:[^\s()":]+:)?(?:"(?:[^"\\]|\\.)*"'
                     r'|\[[^\]]*\]|[^\s()]+)))')
@@ -78,6 +79,7 @@ def parse_query(text: str) -> Node | None:
     if not tokens:
         return None
     pos = 0
+    depth = 0  # parentheses and NOTs open: a hostile query once hit Python's recursion limit
 
     def peek() -> str | None:
         return tokens[pos] if pos < len(tokens) else None
@@ -102,9 +104,16 @@ def parse_query(text: str) -> Node | None:
             parts.append(not_expr())
         return parts[0] if len(parts) == 1 else Bool("AND", tuple(parts))
 
+    def deeper() -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise QueryError(f"query nested deeper than {MAX_DEPTH} levels")
+
     def not_expr() -> Node:
         if peek() == "NOT":
             take()
+            deeper()
             return Not(not_expr())
         return atom()
 
@@ -114,6 +123,7 @@ def parse_query(text: str) -> Node | None:
             raise QueryError("query ends where a term was expected")
         take()
         if tok == "(":
+            deeper()
             node = or_expr()
             if peek() != ")":
                 raise QueryError("missing ')' in query")
@@ -129,8 +139,13 @@ def parse_query(text: str) -> Node | None:
     return node
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
+    if value.startswith('"'):
+        if not _QUOTED.fullmatch(value):
+            raise QueryError(f"unterminated quote in {value!r}")
         return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
 
@@ -288,6 +303,17 @@ def _value(field: str, value: str) -> Any:
     return value
 
 
+def _bound(field: str, col: str, value: str) -> Any:
+    """A range's bound: on a number column, a number (text there compares above every
+    number in SQLite, so ``[400 TO 4x9]`` once had no upper bound at all)."""
+    from socctl.store.sqlite import INTEGER_COLUMNS
+
+    bound = _value(col, value)
+    if col in INTEGER_COLUMNS and isinstance(bound, str):
+        raise QueryError(f"{field}: {value!r} is not a number")
+    return bound
+
+
 def _time_value(value: str) -> float:
     from socctl.store.sqlite import iso_epoch
 
@@ -309,7 +335,9 @@ def _sql(node: Node, params: list[Any]) -> str:
     if isinstance(node, Bool):
         return "(" + f" {node.op} ".join(_sql(c, params) for c in node.children) + ")"
     if isinstance(node, Not):
-        return f"NOT ({_sql(node.child, params)})"
+        # an event without the field is NOT field:value, as Elasticsearch's must_not has it;
+        # in SQL the comparison with NULL is NULL, and NOT NULL would leave it out
+        return f"NOT COALESCE(({_sql(node.child, params)}), 0)"
     if node.field is None:
         params.append("%" + _like(node.value) + "%")
         return "message LIKE ? ESCAPE '\\'"
@@ -322,13 +350,13 @@ def _sql(node: Node, params: list[Any]) -> str:
         parts = []
         if node.value != "*":
             parts.append(f"{col} >= ?")
-            params.append(_value(col, node.value))
+            params.append(_bound(node.field, col, node.value))
         if node.upper is not None and node.upper != "*":
             parts.append(f"{col} <= ?")
-            params.append(_value(col, node.upper))
+            params.append(_bound(node.field, col, node.upper))
         return " AND ".join(parts) or "1"
     if node.op != "=":
-        params.append(_value(col, node.value))
+        params.append(_bound(node.field, col, node.value))
         return f"{col} {node.op} ?"
     if node.value == "*":
         return f"{col} IS NOT NULL"
@@ -371,18 +399,28 @@ def _es(node: Node) -> dict[str, Any]:
     if node.op == "range":
         rng: dict[str, str] = {}
         if node.value != "*":
-            rng["gte"] = node.value
+            rng["gte"] = _es_value(field, node.value)
         if node.upper is not None and node.upper != "*":
-            rng["lte"] = node.upper
+            rng["lte"] = _es_value(field, node.upper)
         return {"range": {field: rng}}
     if node.op != "=":
         op = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[node.op]
-        return {"range": {field: {op: node.value}}}
+        return {"range": {field: {op: _es_value(field, node.value)}}}
     if node.value == "*":
         return {"exists": {"field": field}}
     if "*" in node.value:
         return {"wildcard": {field: {"value": node.value}}}
     return {"term": {field: node.value}}
+
+
+def _es_value(field: str, value: str) -> str:
+    """A time as ISO 8601 UTC: a bare number is epoch seconds in this language (as in the
+    embedded store), and epoch milliseconds to a ``date`` field in Elasticsearch."""
+    if field != "@timestamp":
+        return value
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(_time_value(value), UTC).isoformat().replace("+00:00", "Z")
 
 
 def compile_es(text: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS alert_events (
   alert_id INTEGER NOT NULL REFERENCES alerts(id), event_id TEXT NOT NULL, ts REAL,
   PRIMARY KEY (alert_id, event_id)
 );
+CREATE INDEX IF NOT EXISTS alert_events_event ON alert_events(event_id);
 CREATE TABLE IF NOT EXISTS alert_history (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL REFERENCES alerts(id),
   at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
@@ -124,11 +125,12 @@ class RecordResult:
     updated_alerts: list[int] = field(default_factory=list)
     new_events: int = 0
     suppressed: int = 0
+    already_alerted: int = 0  # hits whose every event is in an alert already (any status)
 
     def to_dict(self) -> dict[str, Any]:
         return {"hits": self.hits, "new_alerts": self.new_alerts,
                 "updated_alerts": self.updated_alerts, "new_events": self.new_events,
-                "suppressed": self.suppressed}
+                "suppressed": self.suppressed, "already_alerted": self.already_alerted}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -178,7 +180,10 @@ class AlertStore:
 
         A hit extends the newest alert of its rule and entity whose last event is within
         the rule's window and that is not closed; otherwise it opens a new alert. Events
-        already counted by that alert are not counted again.
+        already counted by that alert are not counted again. A hit none of whose events is
+        new to the alerts of its rule and entity, closed ones included, changes nothing: a
+        re-run over the same events (``--all``, ``--from``) once reopened, as a new alert,
+        every false positive an analyst had closed.
         """
         now = time.time() if now is None else now
         today = dt.datetime.fromtimestamp(now, dt.UTC).date()
@@ -198,6 +203,9 @@ class AlertStore:
                         "INSERT INTO suppressed_hits VALUES (?,?,?,1,?) ON CONFLICT DO UPDATE "
                         "SET count = count + 1, last_seen = MAX(last_seen, excluded.last_seen)",
                         (sup.id, rule.id, key, hit.last_ts))
+                    continue
+                if not self._has_new_event(rule.id, key, hit.event_ids):
+                    result.already_alerted += 1
                     continue
                 window = parse_duration(rule.options.window)
                 if rule.kind == "correlation":
@@ -237,6 +245,19 @@ class AlertStore:
                     "alert_id = :id), last_seen)) WHERE id = :id", {"id": alert_id})
         result.updated_alerts = [a for a in result.updated_alerts if a not in result.new_alerts]
         return result
+
+    def _has_new_event(self, rule_id: str, key: str, event_ids: Sequence[str]) -> bool:
+        ids = list(dict.fromkeys(event_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            (known,) = self.conn.execute(
+                "SELECT COUNT(DISTINCT ae.event_id) FROM alert_events ae JOIN alerts a ON "
+                "a.id = ae.alert_id WHERE a.rule_id = ? AND a.entity_key = ? AND "
+                f"ae.event_id IN ({','.join('?' * len(chunk))})",
+                (rule_id, key, *chunk)).fetchone()
+            if known < len(chunk):
+                return True
+        return False
 
     def checkpoint(self, name: str) -> int:
         row = self.conn.execute("SELECT last_rowid FROM detect_checkpoint WHERE name=?",

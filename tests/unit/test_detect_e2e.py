@@ -249,3 +249,21 @@ def test_a_rules_regex_cannot_hold_detection_on_a_crafted_line(env: Path) -> Non
     shown = socctl("alerts", "show", str(result["new_alerts"][0]))
     assert [e["message"] for e in shown["events"]] == [  # type: ignore[index]
         f'{ATTACKER_WEB} - - [{_nginx_ts(1)}] "GET /{"a" * 40} HTTP/1.1" 404 0 "-" "curl/8"']
+
+
+@pytest.mark.parametrize("args", [["alerts", "list", "--since", "1y"],
+                                  ["detect", "run", "--since", "5x"],
+                                  ["detect", "run", "--every", "soon", "--max-runs", "1"],
+                                  ["events", "search", "--since", "yesterday", "x"]])
+def test_a_bad_duration_is_a_clear_error_in_every_command(env: Path, args: list[str]) -> None:
+    """`alerts list --since 1w` was an internal error (exit 70) while `events search`
+    took it: one syntax now, and a bad value says which option."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert f"bad {args[2]} " in result.output and "internal error" not in result.output
+
+
+def test_a_week_is_a_duration_for_alerts_too(env: Path) -> None:
+    socctl("collect", "replay", "--source", "auth", str(write_logs(env)["auth"]))
+    socctl("detect", "run", "--all")
+    assert socctl("alerts", "list", "--since", "1w") == []  # the replayed events are old

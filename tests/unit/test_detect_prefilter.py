@@ -85,6 +85,19 @@ def test_every_regex_match_contains_the_needed_literals(pattern: str, flags: int
     assert lits is None or any(lit in text.casefold() for _c, lit in lits)
 
 
+def test_re2_syntax_python_reads_otherwise_needs_no_literal() -> None:
+    """RE2's POSIX class: Python parses ``[[:digit:]]`` as a class then a literal ``]``,
+    which made every match of the rule need a ``]`` and, with the prefilter on, dropped
+    ``GET /index.php?debug=1``. The rule's engine is RE2: the one it must agree with."""
+    import re2  # type: ignore[import-untyped]
+
+    pattern = "debug=[[:digit:]]+"
+    assert re2.search(pattern, "/index.php?debug=1")
+    need = regex_need("u", pattern)
+    assert holds(need, {"u": "/index.php?debug=1"})
+    assert regex_need("u", "debug=[0-9]+") == frozenset({("u", "debug=")})
+
+
 def test_and_picks_the_part_the_sample_shows_rarest() -> None:
     need: Need = AllOf((frozenset({("u", "=")}), frozenset({("u", "'"), ("u", "%27")})))
     rows = [["/a?b=1"], ["/a?b=2"], ["/x?n=O%27Brien"], ["/"]]

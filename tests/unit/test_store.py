@@ -159,9 +159,23 @@ def test_an_ip_field_holding_several_addresses_matches_any_of_them(tmp_path: Pat
         assert len(db.search(query)) == count, query
 
 
+def test_not_keeps_the_events_without_the_field(store: SqliteStore) -> None:
+    """As Elasticsearch's must_not does: NOT user.name:root once left out every event
+    with no user at all (NULL in SQL)."""
+    total = len(store.search("", limit=1000))
+    root = len(store.search("user.name:root", limit=1000))
+    assert len(store.search("NOT user.name:root", limit=1000)) == total - root
+    assert len(store.search("NOT (user.name:root AND event.outcome:failure)", limit=1000)) \
+        == total - len(store.search("user.name:root AND event.outcome:failure", limit=1000))
+
+
 @pytest.mark.parametrize("bad", ["a:", "(x", "x)", "AND", "f:[1 2]", "NOT", "source.ip:foo",
                                  "source.ip:203.*.1", "source.ip:10.0.0.0/33",
-                                 "source.ip:[::1 TO 198.18.0.1]", "host.ip:>255.255.255.255"])
+                                 "source.ip:[::1 TO 198.18.0.1]", "host.ip:>255.255.255.255",
+                                 '"unterminated', 'user.name:"root',
+                                 "http.response.status_code:[400 TO 4x9]",
+                                 "source.port:>=high", "(" * 1200 + "a" + ")" * 1200,
+                                 "NOT " * 1200 + "a"])
 def test_bad_queries_are_errors(bad: str) -> None:
     with pytest.raises(QueryError):
         compile_sqlite(bad)
@@ -181,6 +195,10 @@ def test_es_query_translation() -> None:
     assert compile_es("source.ip:>203.0.113.9") == {
         "range": {"source.ip": {"gte": "203.0.113.10", "lte": "255.255.255.255"}}}
     assert compile_es("source.ip:203.0.113.9") == {"term": {"source.ip": "203.0.113.9"}}
+    # a bare number is epoch seconds in both stores (a date field reads milliseconds)
+    assert compile_es("@timestamp:>=1795338000") == compile_es(
+        "@timestamp:>=2026-11-22T09:00:00Z") == {
+        "range": {"@timestamp": {"gte": "2026-11-22T09:00:00Z"}}}
 
 
 def test_retention_prunes_by_event_time(store: SqliteStore) -> None:

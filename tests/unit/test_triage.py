@@ -73,6 +73,22 @@ def test_a_closed_alert_is_not_extended_new_matches_open_a_new_one(conn: sqlite3
     assert second.new_alerts and second.new_alerts != first.new_alerts
 
 
+def test_a_rerun_over_a_closed_alerts_events_opens_nothing(conn: sqlite3.Connection,
+                                                            detector: Detector) -> None:
+    """A false positive closed by an analyst came back as a new alert at every re-run
+    (`detect run --all`) over the same events."""
+    insert_rows(conn, [xss("198.18.1.1", T0 + i * 60, i) for i in range(3)])
+    first = detector.run(conn).record
+    store = AlertStore(conn)
+    store.close(first.new_alerts[0], "ana", "false_positive")
+    again = detector.run(conn).record
+    assert again.new_alerts == [] and again.already_alerted == again.hits == 3
+    assert [a.status for a in store.query()] == ["closed"]
+    insert_rows(conn, [xss("198.18.1.1", T0 + 600, 9)])  # a new event: a new alert
+    third = detector.run(conn).record
+    assert len(third.new_alerts) == 1
+
+
 def test_an_event_is_counted_once_however_often_it_is_evaluated(conn: sqlite3.Connection
                                                                   ) -> None:
     store = AlertStore(conn)
