@@ -26,6 +26,7 @@ class FakeElasticsearch:
         self.requests: list[tuple[str, str]] = []
         self.reject_whole_bulk = 0     # answer the next N _bulk requests with 429
         self.reject_items_once = 0     # answer the first N items of the next bulk with 429
+        self.reject_items_status = 429  # ... or with this (503: a shard's primary is moving)
         self.lock = threading.Lock()
         self.connections: set[Any] = set()
         self.port = port
@@ -108,9 +109,12 @@ class FakeElasticsearch:
                         item: dict[str, Any] = {"_index": meta["_index"], "_id": meta["_id"]}
                         if fake.reject_items_once > 0:
                             fake.reject_items_once -= 1
-                            item.update(status=429, error={
+                            item.update(status=fake.reject_items_status, error={
                                 "type": "es_rejected_execution_exception",
-                                "reason": "rejected execution of primary operation"})
+                                "reason": "rejected execution of primary operation"}
+                                if fake.reject_items_status == 429 else {
+                                "type": "unavailable_shards_exception",
+                                "reason": "[logs-socctl][0] primary shard is not active"})
                         elif key in fake.docs:
                             item.update(status=409, error={
                                 "type": "version_conflict_engine_exception",

@@ -115,12 +115,18 @@ def run_job(job: PlaybookJob, on_progress: OnProgress | None = None
         )
         rc = int(runner.rc if runner.rc is not None else -1)
         if not collector.stats_seen and rc != 0:
+            # killed at the job's timeout, or ansible-playbook died: no host finished the
+            # play, whatever tasks of it went through, so none counts as done (a host whose
+            # task failed once looked "ok" here and the canary and the budget never fired)
             tail = _stdout_tail(runner)
+            why = ("the run was stopped at its timeout" if rc == 254 and job.timeout
+                   else f"ansible-playbook ended (exit {rc}) before the play's summary")
             for run in hosts.values():
-                if not run.ran:
+                if not (run.failed or run.unreachable):
                     run.failed = 1
-                    run.ran = True
-                    run.errors.append(TaskError("ansible-playbook", tail or f"exit {rc}"))
+                run.ran = True
+                run.errors.append(TaskError("ansible-playbook", f"{why}: {tail}" if tail
+                                            else why))
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return hosts, rc

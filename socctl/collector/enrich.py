@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 
 from socctl.collector.ecs import Event
@@ -89,6 +89,10 @@ class BotnetList:
     def _match(self, ip: str) -> bool:
         if ip in self.exact:
             return True
+        if ":" in ip:  # IPv6 as written (full form, upper case) or an IPv4-mapped one
+            canon = canonical_ip(ip)
+            if canon != ip:
+                return self._match(canon)
         if self.by_prefix and "." in ip:
             try:
                 value = int.from_bytes(socket.inet_aton(ip), "big")
@@ -104,6 +108,19 @@ class BotnetList:
                 return False
             return any(addr in net for net in self.v6)
         return False
+
+
+def canonical_ip(ip: str) -> str:
+    """An address as the inventory and the botnet list write it: IPv6 compressed and lower
+    case (ip6tables' LOG writes every zero, Cisco upper case), and an IPv4 sender seen on
+    an IPv6 socket (``::ffff:198.18.0.5``) as its IPv4 address. Anything else unchanged."""
+    try:
+        addr = ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -168,6 +185,8 @@ class Enricher:
         return self.by_ip.get(peer) if peer else None
 
     def apply(self, ev: Event, peer: str | None = None) -> None:
+        if peer and ":" in peer:
+            peer = canonical_ip(peer)
         host = ev.get("host")
         name = host.get("name") if host else None
         origin = self.lookup(name, peer)

@@ -56,6 +56,10 @@ MAPPINGS: dict[str, Any] = {
 }
 
 
+RETRY_STATUSES = (429, 502, 503, 504)
+"""Answers that mean "later" (overload, a node restarting), retried with backoff."""
+
+
 def client(conf: ElasticsearchSettings) -> Any:
     """An ``Elasticsearch`` client: verified TLS, auth from the environment, retries with
     backoff on 429/502/503/504 and timeouts."""
@@ -63,7 +67,10 @@ def client(conf: ElasticsearchSettings) -> Any:
 
     kwargs: dict[str, Any] = {
         "max_retries": conf.max_retries, "retry_on_timeout": True,
-        "retry_on_status": (429, 502, 503, 504), "request_timeout": 30,
+        "retry_on_status": RETRY_STATUSES, "request_timeout": 30,
+        # full-jitter backoff between the transport's retries (without it they came
+        # back to back: an overloaded cluster got all of them at once)
+        "retry_backoff_base": 0.5, "retry_backoff_cap": 10.0,
     }
     if conf.url.startswith("https"):
         kwargs["verify_certs"] = conf.verify_certs

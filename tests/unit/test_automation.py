@@ -187,13 +187,29 @@ def test_runner_runs_real_ansible_and_keeps_going_past_a_failed_host(tmp_path: P
     hosts, rc = run_job(job, lambda p: seen.append(f"{p.host} {p.task} {p.state}"))
     assert rc != 0
     assert hosts["good"].status is HostStatus.CHANGED
-    assert (hosts["good"].ok, hosts["good"].changed, hosts["good"].skipped) == (2, 1, 2)
+    assert (hosts["good"].ok, hosts["good"].changed, hosts["good"].skipped) == (2, 1, 3)
     assert hosts["bad"].status is HostStatus.FAILED
     assert hosts["bad"].errors[0].message == "bad was told to fail"
     assert (tmp_path / "good.txt").read_text() == "good\n"
     assert "good Write a marker file changed" in seen
     everything = json.dumps([h.to_dict() for h in hosts.values()]) + "".join(seen)
     assert secret not in everything
+
+
+def test_a_run_stopped_at_its_timeout_fails_every_host_of_it(tmp_path: Path) -> None:
+    """Killed at the job's timeout, ansible-playbook sends no summary: a host that had
+    changed a file and then hung was counted "changed", so the canary and the failure
+    budget never saw the failure. Real ansible-playbook, one host hanging in a task."""
+    job = PlaybookJob(
+        playbook=FIXTURES / "playbooks" / "local.yml",
+        inventory=FIXTURES / "playbooks" / "hosts.yml",
+        ansible_cfg=FIXTURES / "playbooks" / "ansible.cfg", hosts=("good",), timeout=8,
+        extra_vars={"marker_dir": str(tmp_path), "linger": True},
+        secret_env={"SOCCTL_TEST_SECRET": "x"})
+    hosts, rc = run_job(job)
+    assert rc != 0 and (tmp_path / "good.txt").exists()  # it got that far
+    assert hosts["good"].status is HostStatus.FAILED
+    assert "timeout" in hosts["good"].errors[-1].message
 
 
 def test_check_mode_changes_nothing(tmp_path: Path) -> None:

@@ -256,3 +256,22 @@ def test_enrichment_by_name_and_management_ip_and_botnet(tmp_path: Path) -> None
     outside = parse_line("sshd", "Failed password for root from 203.0.113.200 port 1 ssh2",
                          enrich=enrich)
     assert "threat" not in outside  # 203.0.113.128/25 is not on the list
+
+
+def test_enrichment_and_the_botnet_list_read_addresses_however_written(tmp_path: Path) -> None:
+    """An IPv4 router seen on an IPv6 listener (``::ffff:a.b.c.d``) lost its site, and an
+    IPv6 entry of the list missed ip6tables' full form and Cisco's upper case."""
+    inv = load_inventory(REPO / "inventory", "lab")
+    listfile = tmp_path / "botnet.txt"
+    listfile.write_text("2001:db8::66\n203.0.113.9\n", encoding="utf-8")
+    botnet, problems = BotnetList.load(listfile)
+    assert problems == []
+    for written in ("2001:0db8:0000:0000:0000:0000:0000:0066", "2001:DB8::66",
+                    "::ffff:203.0.113.9", "203.0.113.9"):
+        assert botnet.match(written), written
+    assert not botnet.match("2001:db8::67") and not botnet.match("::ffff:203.0.113.10")
+    enrich = Enricher(inv, botnet)
+    ev = parse_line("sshd", "Accepted publickey for root from 198.18.0.1 port 1 ssh2")
+    enrich.apply(ev, peer="::ffff:198.18.0.18")
+    assert ev["socctl"] == {"site": "p79", "tier": "province", "province": "79"}
+    assert ev["host"] == {"ip": "198.18.0.18", "name": "p79-rtr1"}

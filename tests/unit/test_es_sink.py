@@ -79,6 +79,17 @@ def test_429_whole_request_and_per_item_are_retried(fake: FakeElasticsearch) -> 
     assert time.monotonic() - started > 0.4  # backed off (0.5 s) before the item retry
 
 
+def test_a_documents_503_is_retried_like_its_429(fake: FakeElasticsearch) -> None:
+    """A per-document 503 (a shard's primary relocating) was not retried by the bulk
+    helper, which retries 429 only: the whole batch went back to the spool, again and
+    again while the shard moved."""
+    fake.reject_items_once = 5
+    fake.reject_items_status = 503
+    result = sink_for(fake.url, retries=2).write(rows(20))
+    assert result.stored == 20 and len(fake.docs) == 20 and not result.rejected
+    assert len([p for m, p in fake.requests if m == "BULK"]) == 2
+
+
 def test_unreachable_or_still_overloaded_cluster_leaves_the_batch_spooled(
         fake: FakeElasticsearch) -> None:
     fake.reject_whole_bulk = 100

@@ -58,6 +58,8 @@ class ElasticsearchSink(Sink):
     def write(self, rows: Sequence[Row]) -> SinkResult:
         from elasticsearch import ApiError, TransportError, helpers
 
+        from socctl.store.elasticsearch import RETRY_STATUSES
+
         if self.es is None:
             self.build()
         by_id = {row[0]: row for row in rows}
@@ -66,6 +68,7 @@ class ElasticsearchSink(Sink):
             for ok, item in helpers.streaming_bulk(
                     self.es, self._actions(rows), chunk_size=self.conf.chunk_size,
                     max_retries=self.conf.max_retries, initial_backoff=0.5, max_backoff=10,
+                    retry_on_status=RETRY_STATUSES,  # a document's 503 too, not only 429
                     raise_on_error=False, raise_on_exception=True, yield_ok=True):
                 op = item.get("create") or next(iter(item.values()))
                 if ok:
