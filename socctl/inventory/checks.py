@@ -20,22 +20,10 @@ Locate = Callable[..., Location]
 def run_checks(inv: Inventory, profile: s.Profile, profile_name: str, loc: Locate
                ) -> list[Problem]:
     problems: list[Problem] = []
-    problems += _unique_names(inv)
     problems += _overlaps(inv, profile, profile_name, loc)
     problems += _wan_pairs(inv, profile)
     problems += _internet(inv, profile)
     problems += _parents(inv)
-    return problems
-
-
-def _unique_names(inv: Inventory) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: dict[str, Location] = {}
-    for site in inv.sites.values():
-        if site.name in seen:
-            problems.append(error(site.source, f"duplicate site name {site.name!r} "
-                                               f"(also at {seen[site.name]})"))
-        seen[site.name] = site.source
     return problems
 
 

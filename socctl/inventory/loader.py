@@ -227,7 +227,9 @@ def build_inventory(directory: Path, profile_name: str = DEFAULT_PROFILE
                     raw.loc("profiles.yaml", "profiles", profile_name, "devices", key, j, "role"),
                     f"unknown role {template.role!r}; valid roles: {', '.join(sorted(roles))}"))
     all_sites = _sites(raw, profile, problems)
+    problems += _unique_sites(all_sites)
     sites = _select_sites(all_sites, profile, profile_name, raw, problems)
+    problems += _check_management_pool(raw, profile, profile_name, {s.tier for s in sites})
     alloc = _Allocator(profile.addressing, problems)
     shared_index: Counter[str] = Counter()
 
@@ -288,6 +290,48 @@ def build_inventory(directory: Path, profile_name: str = DEFAULT_PROFILE
     )
     problems += run_checks(inventory, profile, profile_name, raw.loc)
     return inventory, problems
+
+
+def _unique_sites(sites: list[Site]) -> list[Problem]:
+    """Site names come from province codes and district numbers: a code given twice made
+    two provinces one site (the dict of sites kept the last), and the only trace was a
+    flood of duplicate device names located in profiles.yaml."""
+    out: list[Problem] = []
+    seen: dict[str, Location] = {}
+    for site in sites:
+        if site.name in seen:
+            out.append(error(site.source, f"duplicate site name {site.name!r} (also at "
+                                          f"{seen[site.name]}): a province code or district "
+                                          "given twice?"))
+        else:
+            seen[site.name] = site.source
+    return out
+
+
+def _check_management_pool(raw: _Raw, profile: s.Profile, profile_name: str,
+                           tiers: set[str]) -> list[Problem]:
+    """Every device gets its management address from this pool: without one for a tier,
+    each of its devices got 0.0.0.0 without a word, and an offset under 1 (2 in a pool
+    shared by all sites, whose first host is the gateway) gave the first device the
+    subnet's network or the gateway's address."""
+    assert profile.addressing is not None
+    at = ("profiles.yaml", "profiles", profile_name, "addressing", "pools")
+    specs = profile.addressing.pools.get("management")
+    if not specs:
+        return [error(raw.loc(*at), "no management pool: every device needs its "
+                                    "management address from one")]
+    out = [error(raw.loc(*at, "management"), f"no management pool for the {tier} sites "
+                                             "(and none for 'all')")
+           for tier in sorted(tiers) if tier not in specs and "all" not in specs]
+    for key, spec in specs.items():
+        shared = spec.prefix == spec.cidr.prefixlen
+        lowest = 2 if shared else 1
+        if spec.offset < lowest:
+            what = "gateway's" if shared and spec.offset == 1 else "network"
+            out.append(error(raw.loc(*at, "management", key, "offset"),
+                             f"offset {spec.offset} gives the first device the subnet's "
+                             f"{what} address; use {lowest} or more"))
+    return out
 
 
 def _address(alloc: _Allocator, pool: str, site: Site, subnets: dict[str, IPv4Network],
