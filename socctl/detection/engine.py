@@ -507,10 +507,12 @@ def _corr_view(conn: sqlite3.Connection, where: str, prefilter: str | None) -> N
                  f"WHERE {_corr_where(where, prefilter)}")
 
 
-def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float
-               ) -> tuple[float, str] | None:
-    """Create the scope views; return the earliest ts a correlation window may close at
-    and the correlation range."""
+def _set_views(conn: sqlite3.Connection, scope: Scope, reach: float
+               ) -> tuple[float, float, str] | None:
+    """Create the scope views; return the time range of the scope's events and the
+    correlation range: ``reach`` either side, so that every window holding one of the
+    scope's events is seen whole, one that began before (a correlation of a correlation
+    reaching back both timespans) as one that a late event completes after the rest."""
     conn.execute(f"DROP VIEW IF EXISTS temp.{SCOPE_VIEW}")
     conn.execute(f"DROP VIEW IF EXISTS temp.{CORR_VIEW}")
     where = scope.where()
@@ -519,11 +521,11 @@ def _set_views(conn: sqlite3.Connection, scope: Scope, max_span: float
     if lo is None:
         _corr_view(conn, "0", None)
         return None
-    # A correlation window may start before the scope: read back one timespan, but only
-    # report windows that close on an event inside the scope (no window reported twice).
-    corr_where = f"ts >= {float(lo) - max_span!r} AND ts <= {float(hi)!r}"
+    # Only windows that overlap the scope's time are reported; one reported by an earlier
+    # run again is no new alert (the alert store keeps each event once per rule and entity).
+    corr_where = f"ts >= {float(lo) - reach!r} AND ts <= {float(hi) + reach!r}"
     _corr_view(conn, corr_where, None)
-    return float(lo), corr_where
+    return float(lo), float(hi), corr_where
 
 
 def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
@@ -536,11 +538,13 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
     compiled = list(compiled)
     prepare_connection(conn)
     load_lookups(conn, lookups or {})
-    spans = [c.timespan for c in compiled if c.plan is not None]
-    views = _set_views(conn, scope, max(spans, default=0.0))
+    # every chain of correlations (one counting the windows of another) reaches back at
+    # most all their timespans together
+    reach = sum({c.timespan for c in compiled if c.plan is not None})
+    views = _set_views(conn, scope, reach)
     if views is None:
         return []
-    earliest, corr_where = views
+    earliest, latest, corr_where = views
     hits = _run_plain(conn, [c for c in compiled if c.sql is not None], scope.where())
     for c in compiled:
         rule = c.rule
@@ -549,7 +553,7 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
             if c.counting is not None:
                 rows_where = _corr_where(corr_where, c.prefilter)
                 for key, end, found in _run_counting(conn, c, rows_where):
-                    if end < earliest:
+                    if end < earliest or end - c.timespan > latest:
                         continue
                     values = dict(zip(fields, key, strict=True))
                     entity = tuple((f, _text(values[f])) for f in fields)
@@ -561,7 +565,8 @@ def run(conn: sqlite3.Connection, compiled: Iterable[Compiled], scope: Scope,
                 rows, _diag = execute_plan(conn, c.plan, include_events=False,
                                            fulltext_preflight=lambda _req: None)
                 for row in rows:
-                    if row["occurrence_time"] is None or row["occurrence_time"] < earliest:
+                    if row["occurrence_time"] is None or row["occurrence_time"] < earliest \
+                            or float(row["window_start"] or row["occurrence_time"]) > latest:
                         continue
                     keys = {k.lower(): v for k, v in row["group_keys"].items()}
                     entity = tuple((f, _text(keys.get(FIELD_COLUMNS[f].lower())))

@@ -39,8 +39,13 @@ def xss(ip: str, ts: float, n: int = 0) -> tuple[object, ...]:
     return event_row("nginx.access", line, ts, {"source.ip": ip})
 
 
-def ssh_fail(ip: str, ts: float) -> tuple[object, ...]:
-    line = f"Nov 22 08:00:01 db1 sshd[1]: Failed password for alice from {ip} port 4 ssh2"
+def ssh_fail(ip: str, ts: float, n: int = 4) -> tuple[object, ...]:
+    line = f"Nov 22 08:00:01 db1 sshd[1]: Failed password for alice from {ip} port {n} ssh2"
+    return event_row("sshd", line, ts, {})
+
+
+def ssh_ok(ip: str, ts: float) -> tuple[object, ...]:
+    line = f"Nov 22 08:10:00 db1 sshd[2]: Accepted password for alice from {ip} port 9 ssh2"
     return event_row("sshd", line, ts, {})
 
 
@@ -169,3 +174,29 @@ def test_correlation_window_spanning_two_scheduled_runs_is_one_alert(
     detector.run(conn, incremental=True)
     brute = [a for a in AlertStore(conn).query() if a.rule_id == BRUTE.id]
     assert len(brute) == 1 and brute[0].count == 31
+
+
+def test_a_late_event_that_completes_a_window_is_seen_by_the_scheduled_run(
+        conn: sqlite3.Connection, detector: Detector) -> None:
+    """Nine failures, then the tenth, older, delivered later (spooled through an outage):
+    the scheduled run saw only windows closing at or before the late event, and the
+    attack was never reported, while --all reported it."""
+    insert_rows(conn, [ssh_fail("198.18.3.3", T0 + 200 + 10 * i, i) for i in range(9)])
+    assert detector.run(conn, incremental=True).record.new_alerts == []
+    insert_rows(conn, [ssh_fail("198.18.3.3", T0 + 100, 99)])
+    assert detector.run(conn, incremental=True).record.new_alerts
+    [brute] = [a for a in AlertStore(conn).query() if a.rule_id == BRUTE.id]
+    assert brute.count == 10
+
+
+def test_a_correlation_of_a_correlation_reaches_back_both_timespans(
+        conn: sqlite3.Connection, detector: Detector) -> None:
+    """"Success after brute force" (15 min) counts the windows of the brute force (5 min):
+    with a success 17 min after the failures began, the scheduled run read back one
+    timespan only, missed the brute force's start and reported nothing."""
+    insert_rows(conn, [ssh_fail("198.18.4.4", T0 + 20 * i, i) for i in range(10)])
+    detector.run(conn, incremental=True)
+    insert_rows(conn, [ssh_ok("198.18.4.4", T0 + 1000)])
+    detector.run(conn, incremental=True)
+    titles = {a.rule_title for a in AlertStore(conn).query()}
+    assert any(t.startswith("SSH Successful Login After Brute Force") for t in titles), titles
