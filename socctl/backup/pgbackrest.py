@@ -139,16 +139,6 @@ def archiver_state(hosts: Hosts, host: str, policy: Policy) -> dict[str, Any]:
     return state
 
 
-def verify_repo(hosts: Hosts, host: str, policy: Policy, repo: int) -> tuple[bool, str]:
-    """``pgbackrest verify`` exits 0 on corruption: read its summary instead."""
-    result = _pgbr(hosts, host, policy, f"--repo={repo}", "--log-level-console=info",
-                   "verify", timeout=600)
-    text = result.stdout + result.stderr
-    bad = re.findall(r"(invalid|missing|checksum|error)[^\n]*", text, re.IGNORECASE)
-    bad = [b for b in bad if not re.search(r"\b0\b", b) and "errors=0" not in b.lower()]
-    return result.ok and not bad, (bad[0] if bad else "repository verified")
-
-
 # -- restore-point evidence: the data at a known point, for `backup verify` -------------
 
 CHECKSUM_SQL = ("SELECT count(*)::text || ':' || coalesce(md5(string_agg(md5(t::text), '' "

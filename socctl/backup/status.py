@@ -97,8 +97,14 @@ def evaluate_pgbackrest(policy: Policy, info: dict[str, Any], listings: dict[int
         if current is not None and archived is not None:
             lag = current[1] - archived[1]
         age = _age(now, archiver.get("last_archived_time"))
-        ok = not failing and ((lag is not None and lag <= 1) or (age or 0) <= limit)
+        # nothing ever archived (archive_mode off, archive_command never succeeded) is no
+        # archiving at all: it once read as "archived 0 s ago"
+        never = archiver.get("last_archived_wal") is None or age is None
+        ok = not failing and not never and (
+            (lag is not None and lag <= 1) or (age is not None and age <= limit))
         detail = (f"archiver failing since {archiver.get('last_failed_wal')}" if failing
+                  else "no WAL segment has ever been archived (archive_mode, "
+                       "archive_command?)" if never
                   else f"last archived {archiver.get('last_archived_wal')} {_fmt(age)} ago, "
                        f"{lag} segment(s) behind")
         out.append(Finding(policy.id, "all", "WAL archiving", ok, detail, age, limit))

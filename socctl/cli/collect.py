@@ -173,7 +173,7 @@ def stats(app: AppContext) -> None:
         return
     cols = ["received", "parsed", "dead_letter", "spooled", "shipped", "duplicates",
             "rejected", "udp_drops", "connections", "connections_refused", "tls_failures",
-            "framing_errors", "unspooled"]
+            "framing_errors", "auth_failures", "unspooled"]
     state = "collector " + ("running" if data.get("running") else "stopped")
     if data["sources"]:
         render.table(state, ["source", *cols],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -90,8 +91,20 @@ def is_json() -> bool:
     return output_format() == "json"
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
+    """JSON that any UTF-8 terminal or pipe takes: Vietnamese stays readable, C1 controls
+    (CSI is one) are escaped as the C0 ones are, and a text holding bytes that were not
+    UTF-8 (a path, a log line: surrogate escapes) is written with every non-ASCII
+    character escaped instead of failing the whole output as an internal error."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=True)
+    sys.stdout.write(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
     sys.stdout.write("\n")
 
 

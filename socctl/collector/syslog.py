@@ -142,13 +142,32 @@ def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float,
     the last year in UTC).
 
     A time more than two days ahead of reception belongs to last year (December lines
-    read in January).
+    read in January); a January time that the next year puts within two days ahead of a
+    reception in late December belongs to the next year (a sender's clock a little ahead
+    at New Year). The cache holds a stamp's time per year, not the year chosen: the choice
+    depends on the reception time, and a stamp seen once early fixed it for good.
     """
     month = MONTHS.get(mon)
     if month is None:
         return None
+    stamp = f"{mon}{day} {hh}{mm}{ss}"
     year = zone.year(received)
-    key = (f"{mon}{day} {hh}{mm}{ss}", year)
+    value = _bsd_in(zone, stamp, year, month, day, hh, mm, ss)
+    if value is None:
+        return None
+    ahead = received + 2 * 86400
+    if value > ahead:
+        return _bsd_in(zone, stamp, year - 1, month, day, hh, mm, ss)
+    if month == 1 and zone.year(ahead) > year:
+        following = _bsd_in(zone, stamp, year + 1, month, day, hh, mm, ss)
+        if following is not None and following <= ahead:
+            return following
+    return value
+
+
+def _bsd_in(zone: Zone, stamp: str, year: int, month: int, day: str, hh: str, mm: str,
+            ss: str) -> float | None:
+    key = (stamp, year)
     cached = zone.bsd.get(key)
     if cached is not None:
         return cached
@@ -156,8 +175,6 @@ def bsd_to_epoch(mon: str, day: str, hh: str, mm: str, ss: str, received: float,
         if not (1 <= int(day) <= 31 and int(hh) < 24 and int(mm) < 60 and int(ss) < 61):
             return None
         value = zone.epoch(year, month, int(day), int(hh), int(mm), int(ss))
-        if value > received + 2 * 86400:
-            value = zone.epoch(year - 1, month, int(day), int(hh), int(mm), int(ss))
     except (ValueError, OverflowError):
         return None
     if len(zone.bsd) > 4096:

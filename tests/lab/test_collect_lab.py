@@ -174,8 +174,18 @@ def test_snmp_traps_v2c_and_v3_from_lab_routers(collector: Harness) -> None:
     bad = runtime.run_in("p79-rtr1", [  # a wrong community is not an event
         "snmptrap", "-v2c", "-c", "guessed", f"{GATEWAY}:{port}", "", "1.3.6.1.6.3.1.1.5.1"])
     assert bad.returncode == 0
+    wrong_key = runtime.run_in("p79-rtr1", [  # nor a v3 trap under a wrong key
+        "snmptrap", "-v3", "-u", V3_USER, "-l", "authPriv", "-a", "SHA", "-A", "not-the-key",
+        "-x", "AES", "-X", V3_PRIV, "-e", f"0x{V3_ENGINE}", f"{GATEWAY}:{port}", "",
+        "1.3.6.1.6.3.1.1.5.5"])
+    assert wrong_key.returncode == 0
     traps = "dataset = 'snmp.trap'"
     assert collector.wait_count(2, traps) == 2
+    deadline = time.monotonic() + 15  # both refusals counted, not only dropped
+    while collector.stats()["sources"]["traps"]["auth_failures"] < 2 \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert collector.stats()["sources"]["traps"]["auth_failures"] == 2
     time.sleep(1)
     with collector.db() as db:
         got = set(db.execute(f"SELECT event_action, socctl_site, user_name FROM events "

@@ -255,6 +255,11 @@ def test_status_evaluation_flags_gaps_broken_chains_and_stale_backups(
     failing = dict(archiver, last_failed_time=now - 5, last_failed_wal=wal.name_of(1, 12))
     arch = evaluate_pgbackrest(db, _info(now), listings, failing, now)
     assert [f.check for f in arch if not f.ok] == ["WAL archiving"]
+    # nothing ever archived (archive_mode off): once "archived None, never ago" and OK
+    never = dict(archiver, last_archived_wal=None, last_archived_time=None)
+    [finding] = [f for f in evaluate_pgbackrest(db, _info(now), listings, never, now)
+                 if f.check == "WAL archiving"]
+    assert not finding.ok and "ever been archived" in finding.detail
 
     # after a failover the archiver's last file is a .partial or a .history: status still
     # judges (found in the lab: a second drill's pre-check failed on the first's .partial)

@@ -254,3 +254,17 @@ def test_collect_stats_before_any_collector_ran_says_so(tmp_path: Path) -> None:
     assert data["sources"] == {} and data["running"] is False
     assert any("cannot read the collector's counters" in e and "stats.json" in e
                for e in data["errors"]), data
+
+
+def test_json_output_survives_bytes_that_were_not_utf8(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """A path or a log line holding non-UTF-8 bytes (surrogate escapes) failed the whole
+    -o json output as an internal error; a C1 control (CSI) reached the terminal raw."""
+    from socctl.cli import render
+
+    render.emit_json({"files": ["/var/log/caf\udce9.log"], "site": "Hà Nội"})
+    render.emit_json({"site": "Hà Nội", "line": "a\x9b[31mb"})
+    first, second = capsys.readouterr().out.split("\n}\n")[:2]
+    assert json.loads(first + "}")["files"] == ["/var/log/caf\udce9.log"]
+    assert '"Hà Nội"' in second and "\x9b" not in second
+    assert json.loads(second + "}")["line"] == "a\x9b[31mb"

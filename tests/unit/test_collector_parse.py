@@ -406,3 +406,28 @@ def test_occurrence_ids_forget_lines_long_gone() -> None:
     for k in range(100):
         ids.next("syslog", f"filler {k}")
     assert ids.next("syslog", "kernel: link down") == first
+
+
+def test_rfc3164_year_at_new_year_and_a_stamp_seen_early() -> None:
+    """A sender a few seconds ahead at New Year had its line put a year back; and the
+    year chosen for a stamp was cached: one early sighting (a skewed clock) fixed the
+    wrong year for every later genuine line with that stamp."""
+    from datetime import UTC, datetime
+
+    from socctl.collector.syslog import Zone, bsd_to_epoch
+
+    def at(text: str) -> float:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+    zone = Zone("UTC")
+    assert bsd_to_epoch("Jan", "1", "00", "00", "03", at("2024-12-31T23:59:58"),
+                        zone) == at("2025-01-01T00:00:03")
+    assert bsd_to_epoch("Dec", "31", "23", "59", "59", at("2025-01-01T00:00:05"),
+                        zone) == at("2024-12-31T23:59:59")
+    early = bsd_to_epoch("Jan", "9", "00", "00", "00", at("2025-01-02T00:00:00"), zone)
+    assert early == at("2024-01-09T00:00:00")  # 7 days ahead: last year's, by the rule
+    assert bsd_to_epoch("Jan", "9", "00", "00", "00", at("2025-01-09T00:00:01"),
+                        zone) == at("2025-01-09T00:00:00")
+    # an old file replayed late in the year stays in its year
+    assert bsd_to_epoch("Jun", "1", "12", "00", "00", at("2024-12-30T00:00:00"),
+                        zone) == at("2024-06-01T12:00:00")

@@ -35,6 +35,7 @@ class SourceStats:
     connections_refused: int = 0
     tls_failures: int = 0
     framing_errors: int = 0
+    auth_failures: int = 0  # SNMP traps refused: wrong community, unknown user, wrong key
     unspooled: int = 0
     bytes: int = 0
 

@@ -19,6 +19,12 @@ from socctl.collector.sources.syslog import split_listen
 from socctl.errors import ConfigError
 
 SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
+AUTH_FAILURE_COUNTERS = (
+    ("__SNMPv2-MIB", ("snmpInBadCommunityNames",)),
+    ("__SNMP-USER-BASED-SM-MIB", ("usmStatsUnknownUserNames", "usmStatsWrongDigests",
+                                  "usmStatsDecryptionErrors", "usmStatsUnknownEngineIDs",
+                                  "usmStatsNotInTimeWindows")),
+)
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
 
@@ -99,8 +105,22 @@ class SnmpTraps(Source):
         self.stats.bytes += len(line)
         self.intake.submit([(line, None)], record["agent"])
 
+    def poll_kernel(self) -> None:
+        """Traps pysnmp drops before any callback (a wrong community, an unknown v3 user,
+        a wrong key, a replay out of the time window) are counted only in its own MIB:
+        a guessing sender would otherwise leave no trace at all."""
+        if self.engine is None:
+            return
+        builder = self.engine.get_mib_builder()
+        total = 0
+        for module, names in AUTH_FAILURE_COUNTERS:
+            for counter in builder.import_symbols(module, *names):
+                total += int(counter.syntax)
+        self.stats.auth_failures = total
+
     async def stop(self) -> None:
         if self.engine is not None:
+            self.poll_kernel()
             self.engine.transport_dispatcher.close_dispatcher()
             self.engine = None
 
