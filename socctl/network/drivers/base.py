@@ -67,13 +67,20 @@ class Session:
         except Exception as exc:
             raise DeviceError(f"configuration failed: {mask_text(_cause(exc))}",
                               self.target.location) from exc
-        # the device echoes the line it refuses, secret and all
-        errors = [mask_line(line.strip()) for line in output.splitlines()
-                  if any(p.search(line) for p in self.driver.error_patterns)]
+        errors = self._complaints(output)
         if errors:
             raise DeviceError(f"device refused configuration: {'; '.join(errors[:3])}",
                               self.target.location)
         return output
+
+    def _complaints(self, output: str, saving: bool = False) -> list[str]:
+        """The device's error lines in ``output``, masked (it echoes the line it refuses,
+        secret and all); when ``saving``, also ``[FAILED]`` and a ``%`` line that says
+        it failed (FRR's "% Configuration write failed.")."""
+        return [mask_line(line.strip()) for line in output.splitlines()
+                if any(p.search(line) for p in self.driver.error_patterns)
+                or (saving and ("[FAILED]" in line
+                               or (line.lstrip().startswith("%") and "fail" in line.lower())))]
 
     def save(self) -> str:
         """Running -> startup; the device's own complaint (a ``%`` line, ``[FAILED]``) is
@@ -83,9 +90,7 @@ class Session:
         except Exception as exc:
             raise DeviceError(f"saving the configuration failed: {_cause(exc)}",
                               self.target.location) from exc
-        errors = [line.strip() for line in output.splitlines()
-                  if "[FAILED]" in line or any(p.search(line) for p in self.driver.error_patterns)
-                  or (line.lstrip().startswith("%") and "fail" in line.lower())]
+        errors = self._complaints(output, saving=True)
         if errors:
             raise DeviceError(f"saving the configuration failed: {'; '.join(errors[:3])}",
                               self.target.location)
