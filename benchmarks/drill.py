@@ -9,8 +9,6 @@ Run: sudo .venv/bin/python benchmarks/drill.py [rounds]
 
 from __future__ import annotations
 
-import fcntl
-import os
 import statistics
 import sys
 import tempfile
@@ -35,8 +33,7 @@ def _line(label: str, values: list[float], unit: str, target: str) -> None:
 
 def main(rounds: int) -> int:
     runtime.preflight()
-    lock = os.open("/run/socctl-lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # one lab per machine: queue behind other sessions
+    runtime.claim(wait=3600)  # one lab per machine: queue behind other sessions
     settings = Settings(project_root=REPO, inventory=REPO / "inventory",
                         state_dir=Path(tempfile.mkdtemp(prefix="socctl-bench-")))
     runtime.up(settings)

@@ -7,6 +7,7 @@ step that needs root says so and is skipped; the others still run. Later capabil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,9 @@ def _timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]],
         return Step(name, "ok", detail, time.monotonic() - started, data)
     except SocctlError as exc:
         return Step(name, "failed", str(exc), time.monotonic() - started)
+    except Exception as exc:  # one step's bug must not end the demo (nor skip lab down)
+        return Step(name, "failed", f"internal error: {type(exc).__name__}: {exc}",
+                    time.monotonic() - started)
 
 
 def _detections(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -102,6 +106,23 @@ def run_demo(settings: Settings, keep_lab: bool = True,
     yield step
     if step.status != "ok":
         return
+    finished = False
+    try:
+        yield from _with_lab(settings, timed)
+        finished = True
+    finally:
+        if not keep_lab and not finished:  # interrupted (Ctrl-C, the consumer stopped)
+            with contextlib.suppress(Exception):
+                runtime.down(settings)
+    if not keep_lab:
+        yield timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))
+
+
+def _with_lab(settings: Settings,
+              timed: Callable[[str, Callable[[], tuple[str, dict[str, Any]]]], Step]
+              ) -> Iterator[Step]:
+    """The steps that need the lab up, in order."""
+    from socctl.lab import runtime
 
     def lab_status() -> tuple[str, dict[str, Any]]:
         hosts = runtime.status(settings)
@@ -148,8 +169,6 @@ def run_demo(settings: Settings, keep_lab: bool = True,
 
     yield timed("log collection", lambda: demo_collect(settings))
     yield timed("backups and DR drill", lambda: dr_drill_step(settings))
-    if not keep_lab:
-        yield timed("lab down", lambda: ("lab removed", runtime.down(settings).to_dict()))
 
 
 def dr_drill_step(settings: Settings) -> tuple[str, dict[str, Any]]:

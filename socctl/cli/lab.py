@@ -48,6 +48,12 @@ def down(app: AppContext) -> None:
     else:
         render.console.print(f"lab down: {len(report.namespaces)} namespaces, "
                              f"{len(report.links)} links removed")
+    _say_foreign(report.foreign)
+
+
+def _say_foreign(foreign: list[str]) -> None:
+    for line in foreign:
+        render.err_console.print(f"left running (not started by the lab): {line}")
 
 
 @group.command("status")
@@ -77,7 +83,8 @@ def status(app: AppContext) -> None:
 def exec_cmd(host: str, command: tuple[str, ...]) -> None:
     """Run COMMAND inside HOST (use -- before the command)."""
     argv = runtime.nsenter_argv(host, command)
-    sys.exit(subprocess.run(argv, check=False).returncode)
+    code = subprocess.run(argv, check=False).returncode
+    sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128+N, as a shell
 
 
 @group.command("ssh")
@@ -86,8 +93,8 @@ def exec_cmd(host: str, command: tuple[str, ...]) -> None:
 @click.pass_obj
 def ssh(app: AppContext, host: str, command: tuple[str, ...]) -> None:
     """ssh to HOST's management address as root with the lab key."""
-    target = runtime.load_plan(app.settings).host(host)
-    argv = [*runtime.ssh_argv(app.settings, str(target.management.ip)), *command]
+    address = runtime.lab_address(app.settings, host)
+    argv = [*runtime.ssh_argv(app.settings, address), *command]
     os.execvp(argv[0], argv)
 
 
@@ -128,8 +135,9 @@ def heal_link(app: AppContext, name: str) -> None:
 @click.pass_obj
 def fail_host(app: AppContext, name: str) -> None:
     """Kill every process of host NAME."""
-    runtime.fail_host(app.settings, name)
+    foreign = runtime.fail_host(app.settings, name)
     render.console.print(f"host {name} killed")
+    _say_foreign(foreign)
 
 
 @start.command("host")

@@ -14,14 +14,14 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 from socctl.config import Settings
 from socctl.errors import LabError, SocctlError
+from socctl.lab.plan import LAB_NETWORK
 
-LAB_NETWORK = ip_network("198.18.0.0/15")
 TARGET = "p01-rtr1"
 
 

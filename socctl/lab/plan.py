@@ -8,13 +8,17 @@ servers hang off their site's router on a small LAN bridge inside the router's n
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, ip_network
 
 from socctl.errors import LabError
 from socctl.inventory.model import Inventory
 
 MGMT_BRIDGE = "socctl-mgmt"
 NETNS_PREFIX = "socctl-"
+# Every lab address is in the benchmarking range (RFC 2544), which no real network routes:
+# the bridge's gateway sits in the machine's own namespace, where a real prefix would
+# shadow the operator's routes.
+LAB_NETWORK = ip_network("198.18.0.0/15")
 VETH_PREFIX = "slv"  # temporary root-namespace names before veths move into their hosts
 
 
@@ -126,6 +130,27 @@ def plan_from_inventory(inv: Inventory) -> LabPlan:
         hosts[router.name] = replace(router, lan=gateway)
     gateway = IPv4Interface(f"{inv.management_gateway}/"
                             f"{next(iter(hosts.values())).management.network.prefixlen}")
-    return LabPlan(profile=inv.profile, hosts=hosts, links=links, gateway=gateway,
+    plan = LabPlan(profile=inv.profile, hosts=hosts, links=links, gateway=gateway,
                    routers_with_lan=routers_with_lan)
+    _check_addresses(plan)
+    return plan
+
+
+def _check_addresses(plan: LabPlan) -> None:
+    found: list[tuple[str, IPv4Address]] = [("management gateway", plan.gateway.ip)]
+    for h in plan.hosts.values():
+        found.append((f"{h.name} management", h.management.ip))
+        if h.loopback is not None:
+            found.append((f"{h.name} loopback", h.loopback))
+        if h.lan is not None:
+            found.append((f"{h.name} lan", h.lan.ip))
+    for lk in plan.links.values():
+        found += [(f"link {lk.name}", a.ip) for a in (lk.a_address, lk.z_address)
+                  if a is not None]
+    outside = [f"{what} {address}" for what, address in found if address not in LAB_NETWORK]
+    if outside:
+        raise LabError(f"profile {plan.profile!r} puts lab addresses outside {LAB_NETWORK}: "
+                       + ", ".join(outside[:5]) + (" ..." if len(outside) > 5 else ""),
+                       hint="the lab runs only on 198.18.0.0/15 addresses (see "
+                            "inventory/settings.yaml, profiles)")
 

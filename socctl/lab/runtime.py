@@ -3,13 +3,20 @@
 Everything the lab creates is named so that ``down`` can find it even when the state
 file is gone (a crashed run): network namespaces ``socctl-*``, root-namespace veths
 ``slm*``/``slv*``, the bridge ``socctl-mgmt`` and the tmpfs at :data:`RUNTIME_DIR`.
-Only processes this lab started (the hosts' inits, found through the namespaces) are
-ever signalled.
+Only processes this lab started are ever signalled: the hosts' inits, found through the
+namespaces, and with them (by the kernel) everything in their pid namespaces. Anything
+else in a host's network namespace (an operator's ``ip netns exec NS tcpdump``) is left
+running and reported.
+
+There is one lab per machine, so every call that changes it takes :data:`LAB_LOCK`; a
+process whose ancestor holds the lock (a test session's ``socctl`` subprocesses, a drill
+run by a demo) is part of that session and goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -31,6 +38,8 @@ from socctl.lab.hostconf import host_spec
 from socctl.lab.plan import MGMT_BRIDGE, NETNS_PREFIX, LabHost, LabPlan, plan_from_inventory
 
 RUNTIME_DIR = Path("/run/socctl-lab")
+# Outside RUNTIME_DIR: it must outlive the tmpfs that ``down`` unmounts.
+LAB_LOCK = Path("/run/socctl-lab.lock")
 # Shared storage every lab host sees (hosts overlay only /etc, /var and /root): the DCs'
 # backup arrays and the tape tier in the lab. It belongs to one lab's clusters, so it is
 # emptied with the lab.
@@ -38,6 +47,61 @@ LAB_STORAGE = Path("/srv/socctl-lab")
 REQUIRED_TOOLS = ("ip", "bridge", "unshare", "nsenter", "mount", "umount", "ssh-keygen",
                   "sshd", "vtysh", "rsyslogd", "snmpd")
 READY_TIMEOUT = 30.0
+FOREIGN_GRACE = 1.0
+
+_held: dict[str, int] = {}  # "fd": the lock's descriptor, once this process has it
+
+
+def _ancestors(pid: int) -> set[int]:
+    found: set[int] = set()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def _lock_holder() -> int | None:
+    try:
+        text = LAB_LOCK.read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def claim(wait: float = 0.0) -> None:
+    """Take the machine's lab for this process (and its children), or say who has it.
+
+    Reentrant: the first call keeps the lock's descriptor for the life of the process.
+    ``wait`` is how long to queue behind another session (test sessions queue; an
+    operator's ``socctl lab up`` should not silently wait an hour).
+    """
+    if "fd" in _held:
+        return
+    deadline = time.monotonic() + wait
+    fd = os.open(LAB_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = _lock_holder()
+            if holder is not None and holder in _ancestors(os.getpid()):
+                os.close(fd)
+                return  # our parent session holds the lab: we act for it
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise LabError(
+                    f"the lab is in use by another session (pid {holder or 'unknown'})",
+                    Location.of(LAB_LOCK),
+                    hint="wait for it to finish; 'socctl lab down' there ends it") from None
+            time.sleep(0.5)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held["fd"] = fd
 
 
 @dataclass
@@ -114,21 +178,60 @@ def load_plan(settings: Settings, profile: str | None = None) -> LabPlan:
                                               profile or settings.lab_profile))
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a 0600 file whole or not at all: a full disk must not leave an empty
+    secrets file that every later ``lab up`` then chokes on."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 def _ensure_key(paths: LabPaths) -> str:
     paths.root.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.root, 0o700)
+    public = paths.key.with_suffix(".pub")
     if not paths.key.exists():
+        with contextlib.suppress(FileNotFoundError):
+            public.unlink()
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "socctl-lab",
               "-f", str(paths.key)])
     os.chmod(paths.key, 0o600)
-    return paths.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
+    if not public.exists():  # the public half is derived: make it again
+        derived = _run(["ssh-keygen", "-y", "-f", str(paths.key)], check=False)
+        if derived.returncode != 0:
+            raise LabError(f"the lab key is unreadable: {derived.stderr.strip()}",
+                           Location.of(paths.key), hint="delete it to make a new one")
+        public.write_text(derived.stdout, encoding="utf-8")
+    return public.read_text(encoding="utf-8").strip()
+
+
+SECRET_KEYS = ("netops_password", "snmp_user", "snmp_auth", "snmp_priv")
 
 
 def lab_secrets(paths: LabPaths) -> dict[str, str]:
     """Per-machine lab secrets (0600), generated once: never in the repo, never logged."""
     paths.root.mkdir(parents=True, exist_ok=True)
     if paths.secrets.exists():
-        data: dict[str, str] = json.loads(paths.secrets.read_text(encoding="utf-8"))
+        try:
+            data: dict[str, str] = json.loads(paths.secrets.read_text(encoding="utf-8"))
+            missing = [k for k in SECRET_KEYS if not isinstance(data.get(k), str)]
+        except (OSError, ValueError, AttributeError) as exc:
+            raise LabError(f"the lab's secrets file is unreadable: {exc}",
+                           Location.of(paths.secrets),
+                           hint="delete it: 'socctl lab up' makes new secrets") from exc
+        if missing:
+            raise LabError(f"the lab's secrets file lacks {', '.join(missing)}",
+                           Location.of(paths.secrets, field=missing[0]),
+                           hint="delete it: 'socctl lab up' makes new secrets")
         return data
     data = {
         "netops_password": secrets.token_urlsafe(18),
@@ -136,9 +239,7 @@ def lab_secrets(paths: LabPaths) -> dict[str, str]:
         "snmp_auth": secrets.token_urlsafe(18),
         "snmp_priv": secrets.token_urlsafe(18),
     }
-    fd = os.open(paths.secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out)
+    _write_private(paths.secrets, json.dumps(data))
     return data
 
 
@@ -224,6 +325,14 @@ def _start_hosts(plan: LabPlan, names: Sequence[str], settings: Settings) -> dic
             continue
         pids[name] = pid
     if failures:
+        # A host that missed its deadline may still come up later: it would then run
+        # unrecorded (status DOWN, start "already running"). Each init leads its own
+        # session and pid namespace, so killing its group ends the whole host.
+        for proc in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
         raise LabError("lab hosts failed to start: " + "; ".join(failures))
     return pids
 
@@ -255,14 +364,27 @@ def _child_pid(pid: int) -> int | None:
 
 def _save_state(plan: LabPlan, pids: dict[str, int]) -> None:
     state = {"profile": plan.profile, "started": time.time(), "pids": pids}
-    RUNTIME_DIR.joinpath("state.json").write_text(json.dumps(state), encoding="utf-8")
+    _write_private(RUNTIME_DIR / "state.json", json.dumps(state))
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, mounts)",
+                       hint="run as root, e.g. with sudo")
 
 
 def _load_state() -> dict[str, Any]:
+    _need_root()  # its directory is 0700: without root, only a PermissionError
     path = RUNTIME_DIR / "state.json"
     if not path.exists():
         raise LabError("the lab is not up", Location.of(path), hint="run 'socctl lab up'")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data.get("pids"), dict):
+            raise ValueError("no pids")
+    except (OSError, ValueError) as exc:
+        raise LabError(f"the lab's state is unreadable: {exc}", Location.of(path),
+                       hint="'socctl lab down' removes what is left of it") from exc
     return data
 
 
@@ -299,6 +421,7 @@ def up(settings: Settings, profile: str | None = None) -> LabPlan:
     """Clean any stale lab, then build the network and start every host."""
     preflight()
     plan = load_plan(settings, profile)
+    claim()
     down(settings)
     RUNTIME_DIR.mkdir(parents=True, exist_ok=True)
     _run(["mount", "-t", "tmpfs", "-o", "mode=700", "socctl-lab", str(RUNTIME_DIR)])
@@ -308,8 +431,11 @@ def up(settings: Settings, profile: str | None = None) -> LabPlan:
         _save_state(plan, pids)
         write_ansible_view(settings, plan)
         wait_converged(plan)
-    except BaseException:
-        down(settings)
+    except BaseException as exc:
+        try:
+            down(settings)
+        except LabError as cleanup:
+            exc.add_note(f"and cleaning up after it: {cleanup}")
         raise
     return plan
 
@@ -321,6 +447,10 @@ class Cleanup:
     links: list[str] = field(default_factory=list)
     unmounted: bool = False
     storage_removed: bool = False
+    # Processes the lab did not start, found in a host's network namespace: left running.
+    foreign: list[str] = field(default_factory=list)
+    # What could not be removed (``down`` raises when there is any).
+    leftovers: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -354,31 +484,72 @@ def _is_init(pid: int) -> bool:
         return False
 
 
-def _kill_netns(netns: str, timeout: float = 5.0) -> list[int]:
-    """Kill every process of one lab host; returns the PIDs signalled.
+def _ns_inode(pid: int | str, kind: str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+    except OSError:
+        return None
 
-    The host's init goes first: the kernel then kills its whole pid namespace and the
-    ``unshare`` above it reaps it, so no orphan is left for PID 1 to collect. Anything
-    else still in the network namespace (a stray ``ip netns exec``) is killed after.
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _describe(pid: int) -> str:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = "?"
+    return f"{pid} ({comm})"
+
+
+@dataclass
+class _Killed:
+    signalled: list[int] = field(default_factory=list)
+    foreign: list[int] = field(default_factory=list)  # not ours: left running
+    survivors: list[int] = field(default_factory=list)  # ours, still alive at the deadline
+
+
+def _kill_netns(netns: str, timeout: float = 5.0) -> _Killed:
+    """End one lab host: its init, and with it (the kernel does it) its pid namespace.
+
+    Ours are the init, the ``unshare`` that started it and every process in the init's
+    pid namespace (daemons, ``run_in`` commands, Ansible's ssh sessions). Anything else
+    in the network namespace was started by someone else and is not signalled.
     """
-    killed: list[int] = []
+    done = _Killed()
+    ours_pidns: set[int] = set()
+    parents: set[int] = set()
     for pid in _ns_pids(netns):
-        if _is_init(pid):
+        if _is_init(pid) and (inode := _ns_inode(pid, "pid")) is not None:
+            ours_pidns.add(inode)
+            if (parent := _parent(pid)) is not None:
+                parents.add(parent)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+                done.signalled.append(pid)
+
+    def ours(pid: int) -> bool:
+        return pid in parents or _ns_inode(pid, "pid") in ours_pidns
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    grace: float | None = None
+    while True:
         alive = [p for p in _ns_pids(netns) if _alive_any(p)]
-        if not alive:
-            break
-        if time.monotonic() > deadline - timeout / 2 or not killed:
-            for pid in alive:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
+        mine = [p for p in alive if ours(p)]
+        others = [p for p in alive if not ours(p)]
+        now = time.monotonic()
+        if not mine and grace is None:
+            # An ``nsenter`` parent (run_in) sits in the network namespace but outside the
+            # host's pid namespace: it exits on its own once its child is gone.
+            grace = now + FOREIGN_GRACE
+        if (not mine and (not others or now >= (grace or now))) or now >= deadline:
+            done.foreign, done.survivors = others, mine
+            return done
         time.sleep(0.02)
-    return killed
 
 
 def _alive_any(pid: int) -> bool:
@@ -391,18 +562,22 @@ def _alive_any(pid: int) -> bool:
 
 def down(settings: Settings) -> Cleanup:
     """Idempotent: removes whatever the lab left, running or crashed."""
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, mounts)")
+    _need_root()
+    claim()
     report = Cleanup()
     namespaces = lab_namespaces()
     for ns in namespaces:
-        report.killed += _kill_netns(ns)
+        killed = _kill_netns(ns)
+        report.killed += killed.signalled
+        report.foreign += [f"{ns}: {_describe(p)}" for p in killed.foreign]
+        report.leftovers += [f"process {_describe(p)} of {ns} did not end"
+                             for p in killed.survivors]
     for ns in namespaces:
-        _run(["ip", "netns", "del", ns], check=False)
-        report.namespaces.append(ns)
+        if _run(["ip", "netns", "del", ns], check=False).returncode == 0:
+            report.namespaces.append(ns)
     for name in lab_links():
-        _run(["ip", "link", "del", name], check=False)
-        report.links.append(name)
+        if _run(["ip", "link", "del", name], check=False).returncode == 0:
+            report.links.append(name)
     if os.path.ismount(RUNTIME_DIR):
         _run(["umount", "-l", str(RUNTIME_DIR)], check=False)
         report.unmounted = True
@@ -410,26 +585,41 @@ def down(settings: Settings) -> Cleanup:
         RUNTIME_DIR.rmdir()
     if LAB_STORAGE.exists():
         shutil.rmtree(LAB_STORAGE, ignore_errors=True)
-        report.storage_removed = True
+        report.storage_removed = not LAB_STORAGE.exists()
+    # What is still there is what counts, whatever each command said.
+    report.leftovers += [f"network namespace {ns}" for ns in lab_namespaces()]
+    report.leftovers += [f"link {name}" for name in lab_links()]
+    if os.path.ismount(RUNTIME_DIR):
+        report.leftovers.append(f"mount {RUNTIME_DIR}")
+    if LAB_STORAGE.exists():
+        report.leftovers.append(f"directory {LAB_STORAGE}")
+    if report.leftovers:
+        raise LabError("the lab could not be removed completely: "
+                       + "; ".join(report.leftovers),
+                       hint="see what holds them (e.g. 'ip netns pids', 'fuser -m'), "
+                            "then run 'socctl lab down' again")
     return report
 
 
-def _alive(pid: int | None) -> bool:
-    """A host's init is alive: it exists, is not a zombie, and is one of ours."""
+def _alive(pid: int | None, netns: str) -> bool:
+    """A host's init is alive: it exists, is not a zombie, is one of ours, and is in this
+    host's network namespace (a recorded PID reused by another host's init is not it)."""
     if pid is None:
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        wanted = os.stat(f"/run/netns/{netns}").st_ino
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X") and comm == "socctl-lab"
+    return (stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X") and comm == "socctl-lab"
+            and _ns_inode(pid, "net") == wanted)
 
 
 def _host_pid(name: str) -> int:
     state = _load_state()
     pid = state["pids"].get(name)
-    if not _alive(pid):
+    if not _alive(pid, f"{NETNS_PREFIX}{name}"):
         raise LabError(f"lab host {name} is not running",
                        hint=f"'socctl lab start host {name}' starts it again")
     return int(pid)
@@ -439,6 +629,22 @@ def nsenter_argv(name: str, argv: Sequence[str]) -> list[str]:
     """The command line that runs ``argv`` inside a lab host (all its namespaces)."""
     pid = _host_pid(name)
     return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--wd=/root", *argv]
+
+
+def lab_address(settings: Settings, name: str) -> str:
+    """A running host's management address, as the lab that is up numbered it.
+
+    Refused unless the address is routed into the lab's bridge: with the lab down, an
+    address of 198.18.0.0/15 goes out of the default route, and the lab key with it.
+    """
+    state = _load_state()
+    _host_pid(name)
+    address = str(load_plan(settings, state.get("profile")).host(name).management.ip)
+    route = _run(["ip", "-o", "route", "get", address], check=False).stdout.split()
+    if "dev" not in route or route[route.index("dev") + 1] != MGMT_BRIDGE:
+        raise LabError(f"{address} is not routed into the lab ({' '.join(route) or 'no route'})",
+                       hint="'socctl lab up' builds the lab's bridge")
+    return address
 
 
 def ssh_argv(settings: Settings, address: str, user: str = "root") -> list[str]:
@@ -464,7 +670,7 @@ def status(settings: Settings) -> list[HostState]:
     out: list[HostState] = []
     for host in plan.hosts.values():
         pid = state["pids"].get(host.name)
-        running = _alive(pid)
+        running = _alive(pid, host.netns)
         hs = HostState(name=host.name, pid=pid, running=running,
                        management=str(host.management.ip), role=host.role, site=host.site)
         if running:
@@ -540,25 +746,39 @@ def wait_converged(plan: LabPlan, timeout: float = 30.0, down_links: Sequence[st
 
 def set_link(settings: Settings, name: str, up_: bool) -> None:
     """Fail or heal a link: both ends go down (or up), as a cut cable would."""
-    _load_state()
     plan = load_plan(settings, _load_state().get("profile"))
+    claim()
     link = plan.link(name)
     for host, ifname in ((plan.hosts[link.a_host], link.a_if),
                          (plan.hosts[link.z_host], link.z_if)):
         _run([*_netns(host), "link", "set", ifname, "up" if up_ else "down"])
 
 
-def fail_host(settings: Settings, name: str) -> None:
-    """Kill everything in the host (its init first: the kernel then kills the rest)."""
-    plan = load_plan(settings, _load_state().get("profile"))
-    _kill_netns(plan.host(name).netns)
+def fail_host(settings: Settings, name: str) -> list[str]:
+    """Kill the host (its init: the kernel then kills the rest of its pid namespace).
+
+    Returns the processes in its network namespace that the lab did not start, which
+    are left running.
+    """
+    state = _load_state()
+    plan = load_plan(settings, state.get("profile"))
+    host = plan.host(name)
+    claim()
+    killed = _kill_netns(host.netns)
+    if killed.survivors:
+        raise LabError(f"lab host {name} did not end: "
+                       + ", ".join(_describe(p) for p in killed.survivors))
+    state["pids"].pop(name, None)  # a dead init's PID may soon be someone else's
+    _save_state(plan, state["pids"])
+    return [_describe(p) for p in killed.foreign]
 
 
 def start_host(settings: Settings, name: str) -> None:
     state = _load_state()
     plan = load_plan(settings, state.get("profile"))
     host = plan.host(name)
-    if _ns_pids(host.netns):
+    claim()
+    if any(_is_init(p) for p in _ns_pids(host.netns)):
         raise LabError(f"lab host {name} is already running")
     pids = _start_hosts(plan, [name], settings)
     state["pids"].update(pids)

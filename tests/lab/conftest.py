@@ -7,11 +7,8 @@ CI runs as root with the packages installed, so there they run.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -41,23 +38,9 @@ def lab_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 # There is one lab per machine (its namespaces, bridge and runtime directory are fixed), so
-# concurrent test sessions (several worktrees, a developer's shell) queue for it here.
-LAB_LOCK = Path("/run/socctl-lab.lock")
+# concurrent test sessions (several worktrees, a developer's shell) queue for it here; the
+# socctl processes a test starts act for this session (runtime.claim).
 LAB_LOCK_WAIT = 3600.0
-
-
-def _take_lab_lock() -> int:
-    fd = os.open(LAB_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + LAB_LOCK_WAIT
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                pytest.fail(f"another session held {LAB_LOCK} for {LAB_LOCK_WAIT:.0f} s")
-            time.sleep(1)
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +48,7 @@ def lab(lab_settings: Settings) -> Iterator[LabPlan]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    _take_lab_lock()  # released when this test process exits
+    runtime.claim(wait=LAB_LOCK_WAIT)  # released when this test process exits
     atexit.register(runtime.down, lab_settings)
     plan = runtime.up(lab_settings)
     try:

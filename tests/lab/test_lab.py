@@ -130,14 +130,32 @@ def test_fail_host_and_start_it_again(lab: LabPlan, lab_settings: Settings) -> N
     name = "p79-rtr1"
     marker = "/etc/socctl-survives-restart"
     runtime.run_in(name, ["touch", marker])
-    runtime.fail_host(lab_settings, name)
-    assert runtime._ns_pids(lab.hosts[name].netns) == []
-    states = {h.name: h for h in runtime.status(lab_settings)}
-    assert not states[name].running
-    runtime.start_host(lab_settings, name)
+    # An operator's process in the host's network namespace (a capture, say) is not the
+    # lab's: failing the host leaves it running, and it does not block a start.
+    operators = subprocess.Popen(["ip", "netns", "exec", lab.hosts[name].netns,
+                                  "sleep", "120"])
+    try:
+        deadline = time.monotonic() + 10
+        while operators.pid not in runtime._ns_pids(lab.hosts[name].netns):
+            assert time.monotonic() < deadline, "the operator's process did not start"
+            time.sleep(0.05)
+        left = runtime.fail_host(lab_settings, name)
+        assert left == [f"{operators.pid} (sleep)"]
+        assert operators.poll() is None, "the lab killed a process it did not start"
+        assert runtime._ns_pids(lab.hosts[name].netns) == [operators.pid]
+        states = {h.name: h for h in runtime.status(lab_settings)}
+        assert not states[name].running and states[name].pid is None
+        runtime.start_host(lab_settings, name)
+    finally:
+        operators.kill()
+        operators.wait()
     states = {h.name: h for h in runtime.status(lab_settings)}
     assert states[name].running and all(states[name].daemons.values())
     assert runtime.run_in(name, ["test", "-e", marker]).returncode == 0
+    # a recorded PID is trusted only in its own host's namespace (PIDs get reused)
+    other = states["p01-rtr1"].pid
+    assert runtime._alive(other, lab.hosts["p01-rtr1"].netns)
+    assert not runtime._alive(other, lab.hosts[name].netns)
     runtime.wait_converged(lab)
 
 
