@@ -13,7 +13,6 @@ remote repo host from the database host, so shared paths are the honest lab stan
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 from socctl.config import Settings
 from socctl.errors import Location, ToolError
+from socctl.files import write_private
 from socctl.lab.runtime import LAB_STORAGE
 
 PRIMARY = "dc-primary-db1"
@@ -51,9 +51,7 @@ def db_secrets(settings: Settings) -> DbSecrets:
     if not path.exists():
         data = {k: secrets.token_urlsafe(18) for k in
                 ("replication_password", "app_password", "restic_password")}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
+        write_private(path, json.dumps(data))
     loaded = json.loads(path.read_text(encoding="utf-8"))
     return DbSecrets(**loaded)
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from socctl.config import Settings
 from socctl.errors import LabError, Location
+from socctl.files import write_private
 from socctl.inventory import load_inventory
 from socctl.lab.hostconf import host_spec
 from socctl.lab.plan import MGMT_BRIDGE, NETNS_PREFIX, LabHost, LabPlan, plan_from_inventory
@@ -52,15 +53,25 @@ FOREIGN_GRACE = 1.0
 _held: dict[str, int] = {}  # "fd": the lock's descriptor, once this process has it
 
 
-def _ancestors(pid: int) -> set[int]:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name (which may hold spaces and parentheses):
+    [0] is the state, [1] the parent's PID."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _parent(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
+
+
+def _ancestors(pid: int | None) -> set[int]:
     found: set[int] = set()
-    while pid > 1 and pid not in found:
+    while pid is not None and pid > 1 and pid not in found:
         found.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        pid = _parent(pid)
     return found
 
 
@@ -160,9 +171,7 @@ def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 30,
 
 def preflight() -> None:
     """Say plainly why the lab cannot run here, before touching anything."""
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, mounts)",
-                       hint="run as root, e.g. with sudo")
+    _need_root()
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None
                and not Path("/usr/sbin", t).exists()]
     if missing:
@@ -176,23 +185,6 @@ def preflight() -> None:
 def load_plan(settings: Settings, profile: str | None = None) -> LabPlan:
     return plan_from_inventory(load_inventory(settings.inventory,
                                               profile or settings.lab_profile))
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a 0600 file whole or not at all: a full disk must not leave an empty
-    secrets file that every later ``lab up`` then chokes on."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def _ensure_key(paths: LabPaths) -> str:
@@ -239,7 +231,7 @@ def lab_secrets(paths: LabPaths) -> dict[str, str]:
         "snmp_auth": secrets.token_urlsafe(18),
         "snmp_priv": secrets.token_urlsafe(18),
     }
-    _write_private(paths.secrets, json.dumps(data))
+    write_private(paths.secrets, json.dumps(data))
     return data
 
 
@@ -299,9 +291,7 @@ def _start_hosts(plan: LabPlan, names: Sequence[str], settings: Settings) -> dic
         host_dir.mkdir(parents=True, exist_ok=True)
         spec = host_spec(plan, host, host_dir, public_key, secret)
         spec_path = host_dir / "spec.json"
-        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(spec, out)
+        write_private(spec_path, json.dumps(spec))
         procs[name] = subprocess.Popen(
             ["ip", "netns", "exec", host.netns, "unshare", "--mount", "--uts", "--ipc",
              "--pid", "--fork", "--propagation", "private", sys.executable, "-m",
@@ -364,7 +354,7 @@ def _child_pid(pid: int) -> int | None:
 
 def _save_state(plan: LabPlan, pids: dict[str, int]) -> None:
     state = {"profile": plan.profile, "started": time.time(), "pids": pids}
-    _write_private(RUNTIME_DIR / "state.json", json.dumps(state))
+    write_private(RUNTIME_DIR / "state.json", json.dumps(state))
 
 
 def _need_root() -> None:
@@ -491,13 +481,6 @@ def _ns_inode(pid: int | str, kind: str) -> int | None:
         return None
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _describe(pid: int) -> str:
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
@@ -553,11 +536,8 @@ def _kill_netns(netns: str, timeout: float = 5.0) -> _Killed:
 
 
 def _alive_any(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def down(settings: Settings) -> Cleanup:
@@ -607,13 +587,10 @@ def _alive(pid: int | None, netns: str) -> bool:
     if pid is None:
         return False
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
         wanted = os.stat(f"/run/netns/{netns}").st_ino
     except OSError:
         return False
-    return (stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X") and comm == "socctl-lab"
-            and _ns_inode(pid, "net") == wanted)
+    return _alive_any(pid) and _is_init(pid) and _ns_inode(pid, "net") == wanted
 
 
 def _host_pid(name: str) -> int:

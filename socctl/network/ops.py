@@ -5,13 +5,13 @@ for backups and audits. Each returns a :class:`HostResult`; nothing prints.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from socctl.errors import ContentError, DeviceError, Location
+from socctl.files import write_private
 from socctl.inventory.model import Device, Inventory
 from socctl.network import configtree
 from socctl.network.credentials import Credentials
@@ -69,9 +69,7 @@ class NetContext:
 
 def _private_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
+    write_private(path, text)
 
 
 def fetch(ctx: NetContext, device: Device) -> HostResult:
