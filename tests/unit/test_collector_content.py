@@ -56,6 +56,10 @@ def test_postgresql_log_format_is_one_on_the_servers_the_collector_and_the_rule_
     assert readers
     for collector in readers:
         assert collector.spec.parser.options.get("log_line_prefix") == server, collector.path
+    # and the file pg_ctlcluster writes for the role's cluster is one the collector reads
+    cluster_log = (f"/var/log/postgresql/postgresql-{defaults['postgresql_version']}-"
+                   f"{defaults['postgresql_cluster']}.log")
+    assert any(cluster_log in c.spec.source.paths for c in readers), cluster_log
     assert parser_options()["postgresql"] == {"log_line_prefix": server}
 
 
