@@ -155,9 +155,15 @@ def test_postgresql_log_as_the_role_configures_it_raises_the_database_alerts(
             f"connection received: host={ATTACKER_SSH} port=41100"),
         _pg(9.01, 5100, "postgres@postgres", ATTACKER_SSH, "LOG",
             "connection authorized: user=postgres database=postgres application_name=psql"),
-        # benign: a DBA on the server itself, the application from the DC LAN
+        # benign: a DBA on the server itself (socket, IPv6 loopback), the nightly backup
+        # from the primary DC's LAN (national addressing), the application
         _pg(10, 5200, "postgres@postgres", "[local]", "LOG",
             "connection authorized: user=postgres database=postgres application_name=psql"),
+        _pg(10.5, 5203, "postgres@postgres", "::1", "LOG",
+            "connection authorized: user=postgres database=postgres application_name=psql"),
+        _pg(10.7, 5202, "pgbackrest@postgres", "10.1.0.21", "LOG",
+            "connection authorized: user=pgbackrest database=postgres "
+            "application_name=pgBackRest [backup]"),
         _pg(11, 5201, "app@bhxh", "198.19.128.50", "LOG",
             "connection authorized: user=app database=bhxh"),
         "2026-11-22 08:00:12.000 UTC [99] LOG:  checkpoint starting: time",  # %q: no session
