@@ -114,6 +114,37 @@ def _check_rule_dict(data: LineDict, path: Path) -> list[Problem]:
     return problems
 
 
+PLACEHOLDER = re.compile(r"%([\w.-]+)%")
+
+
+def _check_placeholders(data: LineDict, path: Path,
+                        lookups: dict[str, tuple[str, ...]]) -> list[Problem]:
+    """Every ``%name%`` of an ``|expand`` value needs ``lookups/<name>.txt``: a missing one
+    is an error here, not a "no such table" that fails every rule sharing its scan."""
+    detection = data.get("detection")
+    if not isinstance(detection, dict):
+        return []
+    problems = []
+    for _name, loc in _detection_fields(detection):
+        if "expand" not in str(loc[-1]).split("|")[1:]:
+            continue
+        for value in _values(_at(detection, loc)):
+            for name in PLACEHOLDER.findall(value):
+                if name in lookups:
+                    continue
+                from difflib import get_close_matches
+
+                close = get_close_matches(name, list(lookups), n=1)
+                hint = f"; did you mean %{close[0]}%?" if close else ""
+                known = ", ".join(sorted(lookups)) or "none"
+                field = ".".join(str(p) for p in ["detection", *loc])
+                problems.append(error(
+                    Location.of(path, line_of(data, ["detection", *loc]), field),
+                    f"unknown lookup %{name}%: no {LOOKUP_DIR}/{name}.txt{hint} "
+                    f"(known lookups: {known})"))
+    return problems
+
+
 def _logsources() -> tuple[Any, ...]:
     from socctl.detection.pipeline import LOGSOURCES
 
@@ -185,13 +216,19 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def load_rule(path: Path, *, with_tests: bool = True) -> tuple[Rule | None, list[Problem]]:
+def load_rule(path: Path, *, with_tests: bool = True,
+              lookups: dict[str, tuple[str, ...]] | None = None
+              ) -> tuple[Rule | None, list[Problem]]:
+    """One rule file (and its tests); with ``lookups``, its ``%name%`` placeholders are
+    checked against them."""
     data, problems = load_yaml(path)
     if data is None:
         return None, problems
     if not isinstance(data, LineDict):
         return None, [*problems, error(Location.of(path, 1), "a rule file is one YAML mapping")]
     problems += _check_rule_dict(data, path)
+    if lookups is not None:
+        problems += _check_placeholders(data, path, lookups)
     options = SocctlRuleOptions()
     if "socctl" in data:
         parsed, found = validate(SocctlRuleOptions, data["socctl"], path, ("socctl",))
@@ -246,9 +283,20 @@ def load_suppressions(root: Path) -> tuple[list[Suppression], list[Problem]]:
     return out, problems
 
 
+def lookups_root(root: Path) -> Path:
+    """Where ``lookups/`` is for ``root``: the folder itself, or for one rule file the
+    nearest folder above it that has one (``detections/`` for ``detections/web/x.yml``)."""
+    if root.is_dir():
+        return root
+    for parent in root.resolve().parents:
+        if (parent / LOOKUP_DIR).is_dir():
+            return parent
+    return root.parent
+
+
 def load_lookups(root: Path) -> dict[str, tuple[str, ...]]:
     """``lookups/<name>.txt``: one value a line, ``#`` comments; fills ``%name%``."""
-    folder = root / LOOKUP_DIR
+    folder = lookups_root(root) / LOOKUP_DIR
     lookups: dict[str, tuple[str, ...]] = {}
     if folder.is_dir():
         for path in sorted(folder.glob("*.txt")):
@@ -262,8 +310,9 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
     """Load everything under ``root``; return what loaded and every problem found."""
     problems: list[Problem] = []
     rules: list[Rule] = []
+    lookups = load_lookups(root)
     for path in rule_files(root):
-        rule, found = load_rule(path, with_tests=with_tests)
+        rule, found = load_rule(path, with_tests=with_tests, lookups=lookups)
         problems += found
         if rule is not None:
             rules.append(rule)
@@ -286,11 +335,9 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
                     problems.append(error(Location.of(rule.path, None, "correlation.rules"),
                                           f"unknown rule {ref.reference!r}: no rule has this "
                                           "name or id"))
-    lookups: dict[str, tuple[str, ...]] = {}
     suppressions: list[Suppression] = []
     problems += _check_attack_tags(root, rules)
     if root.is_dir():
-        lookups = load_lookups(root)
         suppressions, found = load_suppressions(root)
         problems += found
         ids = set(seen) | set(names) | {"*"}

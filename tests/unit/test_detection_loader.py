@@ -134,3 +134,86 @@ def test_an_empty_rule_file_is_an_error_not_a_rule_less(tmp_path: Path) -> None:
     _, problems = check_rules(tmp_path)
     assert [(Path(p.location.path).name, p.message) for p in problems] == \
         [(tests.name, "file is empty")]
+
+
+def _copy_botnet(tmp: Path) -> Path:
+    for suffix in (".yml", ".tests.yml"):
+        shutil.copy(DETECTIONS / "threat_intel" / f"botnet_connection{suffix}", tmp)
+    (tmp / "lookups").mkdir()
+    shutil.copy(DETECTIONS / "lookups" / "botnet_ips.txt", tmp / "lookups")
+    return tmp / "botnet_connection.yml"
+
+
+def test_a_lookup_no_file_provides_is_located_at_its_field(tmp_path: Path) -> None:
+    """A typo in a placeholder passed `detect check`, then failed `detect test` and every
+    rule of its shared scan in `detect run` with "no such table: lookup_botnet_ipz"."""
+    rule = _copy_botnet(tmp_path)
+    _edit(rule, "source.ip|expand: '%botnet_ips%'", "source.ip|expand: '%botnet_ipz%'")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.location.path == str(rule)
+    assert p.location.line == _line_of(rule, "%botnet_ipz%")
+    assert p.location.field == "detection.listed_source.source.ip|expand"
+    assert "unknown lookup %botnet_ipz%" in p.message and "%botnet_ips%?" in p.message
+    result = CliRunner().invoke(cli, ["detect", "check", str(tmp_path)])
+    assert result.exit_code == 1 and "botnet_ipz" in result.output
+
+
+def test_a_rule_file_checked_alone_finds_the_lookups_of_its_folder() -> None:
+    from socctl.detection.testing import run_rule_tests
+
+    ruleset, problems = check_rules(DETECTIONS / "threat_intel" / "botnet_connection.yml")
+    assert problems == [] and ruleset.lookups["botnet_ips"]
+    assert run_rule_tests(ruleset) == []
+
+
+def _write_tests(tmp: Path, event: str) -> Path:
+    _copy(tmp)
+    tests = tmp / "web_xss.tests.yml"
+    line = ('198.18.7.7 - - [22/Nov/2026:08:00:01 +0000] "GET /?q=%3Cscript%3E HTTP/1.1" '
+            '200 5 "-" "Mozilla/5.0"')
+    tests.write_text(f"fire:\n- name: attack\n  events:\n  - dataset: nginx.access\n"
+                     f"    line: '{line}'\n"
+                     f"quiet:\n- name: benign\n  events:\n{event}")
+    return tests
+
+
+def test_a_test_field_that_is_no_column_is_a_located_error(tmp_path: Path) -> None:
+    """It was "internal error: KeyError: 'sourceip'" in `detect test`, with no file."""
+    tests = _write_tests(tmp_path, "  - dataset: nginx.access\n    line: 'x'\n"
+                                   "    fields:\n      sourceip: 198.18.7.7\n")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.location.path == str(tests) and p.location.line == _line_of(tests, "fields:")
+    assert p.location.field == "quiet[0].events[0].fields"
+    assert "unknown field 'sourceip'" in p.message and "'source.ip'" in p.message
+    result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+    assert f"{tests}:{p.location.line}" in result.output
+
+
+def test_a_test_dataset_no_parser_reads_is_a_located_error(tmp_path: Path) -> None:
+    """It was "internal error: ParseError: unknown dataset 'nginx'", with no file."""
+    tests = _write_tests(tmp_path, "  - dataset: nginx\n    line: 'x'\n")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    line = tests.read_text().splitlines().index("  - dataset: nginx") + 1
+    assert p.location.path == str(tests) and p.location.line == line
+    assert p.location.field == "quiet[0].events[0].dataset"
+    assert "unknown dataset 'nginx'" in p.message and "nginx.access" in p.message
+    result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+
+
+def test_a_test_line_the_parser_refuses_fails_its_scenario(tmp_path: Path) -> None:
+    from socctl.detection.loader import load_rules
+    from socctl.detection.testing import run_rule_tests
+
+    _write_tests(tmp_path, "  - dataset: nginx.access\n    line: 'GET / HTTP/1.1'\n")
+    ruleset = load_rules(tmp_path, with_tests=True)
+    [failure] = run_rule_tests(ruleset)
+    assert (failure.scenario, failure.kind) == ("benign", "quiet")
+    assert "dead-letter" in failure.message and "combined-format" in failure.message
+    result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+    assert "web_xss.yml: quiet scenario 'benign'" in result.output
