@@ -63,6 +63,24 @@ def test_postgresql_log_format_is_one_on_the_servers_the_collector_and_the_rule_
     assert parser_options()["postgresql"] == {"log_line_prefix": server}
 
 
+def test_a_file_source_whose_lines_name_no_host_gets_the_collectors_host() -> None:
+    """clamd's own log file names no host: its alerts (entity host.name) said null and
+    grouped unrelated machines' detections into one."""
+    from socctl.collector.definition import local_host_name
+    from socctl.collector.pipeline import Processor
+
+    collection = load_collection(REPO / "collectors")
+    for name in ("clamav", "postgresql"):
+        assert collection.get(name).spec.source.host_name == "local", name
+    proc = Processor(collection.get("clamav"))
+    _, ev = proc.event("Sun Nov 22 08:00:01 2026 -> /srv/upload/x.doc: Doc.Dropper.Agent-123 "
+                       "FOUND", 0.0, "a")
+    assert ev["host"]["name"] == local_host_name() != ""
+    _, ev = proc.event("Nov 22 08:00:01 mail1 clamd[987]: /tmp/a.doc: Doc.Dropper.Agent-123 "
+                       "FOUND", 0.0, "b")
+    assert ev["host"]["name"] == "mail1"  # a line that names its host keeps it
+
+
 def test_every_shipped_file_names_itself() -> None:
     """Corpus rule: the file name is the collector name (so `--source NAME` finds it)."""
     for path in sorted((REPO / "collectors" / "sources").glob("*.yaml")):
