@@ -181,6 +181,30 @@ def test_postgresql_log_as_the_role_configures_it_raises_the_database_alerts(
     ]
 
 
+def test_clamd_log_file_alerts_name_the_host_and_skip_the_eicar_test(env: Path) -> None:
+    """clamd's own log (LogTime yes) names no host: the shipped clamav collector gives its
+    events the host it runs on; the mail team's EICAR test (current signature name) is
+    not a virus alert."""
+    from socctl.collector.definition import local_host_name
+
+    log = env / "clamav.log"
+    log.write_text(
+        "Sun Nov 22 08:00:01 2026 -> /var/lib/amavis/tmp/amavis-1/parts/p002: "
+        "Win.Trojan.Emotet-9953378-0 FOUND\n"
+        "Sun Nov 22 08:03:01 2026 -> /var/lib/amavis/tmp/amavis-2/parts/p001: "
+        "Win.Test.EICAR_HDB-1 FOUND\n"
+        "Sun Nov 22 08:05:01 2026 -> /srv/upload/ho-so/x.doc: Doc.Dropper.Agent-123 FOUND\n",
+        encoding="utf-8")
+    replay = socctl("collect", "replay", "--source", "clamav", str(log))
+    assert replay["dead_letter"] == 0, replay  # type: ignore[index]
+    socctl("detect", "run", "--all")
+    alerts = socctl("alerts", "list")
+    assert isinstance(alerts, list)
+    [alert] = alerts
+    assert alert["rule_title"] == "Virus Detected by ClamAV (E-mail and Scanned Files)"
+    assert alert["entity"] == {"host.name": local_host_name()} and alert["count"] == 2
+
+
 def test_an_analyst_triages_end_to_end_from_the_cli(env: Path) -> None:
     for source, path in write_logs(env).items():
         socctl("collect", "replay", "--source", source, str(path))
