@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from socctl.content import LineDict, error, line_of, load_yaml, validate
+from socctl.content import LineDict, error, line_of, load_yaml, validate, warning
 from socctl.detection.model import (
     Rule,
     RuleSet,
@@ -265,9 +265,17 @@ def load_rule(path: Path, *, with_tests: bool = True,
     ), problems
 
 
-def load_suppressions(root: Path) -> tuple[list[Suppression], list[Problem]]:
+SuppressionPlace = tuple[Location, dict[str, Location]]
+"""Where a suppression is: its id's location, and each of its match keys'."""
+
+
+def load_suppressions(root: Path, where: dict[str, SuppressionPlace] | None = None
+                      ) -> tuple[list[Suppression], list[Problem]]:
+    """Every ``suppressions/*.yml``; an id given twice (in one file or two) is an error.
+    ``where`` receives each suppression's place (file, line of its id and match keys)."""
     out: list[Suppression] = []
     problems: list[Problem] = []
+    located: dict[str, SuppressionPlace] = {} if where is None else where
     folder = root / SUPPRESSION_DIR
     if not folder.is_dir():
         return out, problems
@@ -278,8 +286,19 @@ def load_suppressions(root: Path) -> tuple[list[Suppression], list[Problem]]:
             continue
         parsed, found = validate(SuppressionFile, data, path)
         problems += found
-        if parsed:
-            out.extend(parsed.suppressions)
+        if not parsed:
+            continue
+        for i, item in enumerate(parsed.suppressions):
+            here = Location.of(path, line_of(data, ["suppressions", i, "id"]),
+                               f"suppressions[{i}].id")
+            if item.id in located:
+                problems.append(error(here, f"duplicate suppression id {item.id!r} (also "
+                                      f"at {located[item.id][0]}): ids name one exception"))
+                continue
+            located[item.id] = (here, {
+                key: Location.of(path, line_of(data, ["suppressions", i, "match", key]),
+                                 f"suppressions[{i}].match.{key}") for key in item.match})
+            out.append(item)
     return out, problems
 
 
@@ -338,14 +357,34 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
     suppressions: list[Suppression] = []
     problems += _check_attack_tags(root, rules)
     if root.is_dir():
-        suppressions, found = load_suppressions(root)
+        where: dict[str, SuppressionPlace] = {}
+        suppressions, found = load_suppressions(root, where)
         problems += found
-        ids = set(seen) | set(names) | {"*"}
-        for s in suppressions:
-            if s.rule not in ids:
-                problems.append(error(Location.of(root / SUPPRESSION_DIR, None, s.id),
-                                      f"suppression {s.id} names unknown rule {s.rule!r}"))
+        problems += _check_suppressions(suppressions, where, rules)
     return RuleSet(root, tuple(rules), tuple(suppressions), lookups), problems
+
+
+def _check_suppressions(suppressions: list[Suppression], where: dict[str, SuppressionPlace],
+                        rules: list[Rule]) -> list[Problem]:
+    """A suppression names a rule that exists, and matches on fields that rule's alerts
+    are grouped by (its entity): on any other field it never applies."""
+    by_ref = {**{r.id: r for r in rules}, **{r.name: r for r in rules if r.name}}
+    every = sorted({f for r in rules for f in r.entity_fields})
+    problems = []
+    for s in suppressions:
+        here, key_places = where[s.id]
+        if s.rule != "*" and s.rule not in by_ref:
+            problems.append(error(here, f"suppression {s.id} names unknown rule {s.rule!r}"))
+            continue
+        entity = every if s.rule == "*" else list(by_ref[s.rule].entity_fields)
+        for key in s.match:
+            if key not in entity:
+                whose = "any rule" if s.rule == "*" else f"rule {by_ref[s.rule].title!r}"
+                problems.append(warning(
+                    key_places[key],
+                    f"suppression {s.id} never applies: {key} is not an alert entity field "
+                    f"of {whose} (entity fields: {', '.join(entity)})"))
+    return problems
 
 
 def _check_attack_tags(root: Path, rules: list[Rule]) -> list[Problem]:

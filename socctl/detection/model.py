@@ -135,6 +135,26 @@ class Suppression(BaseModel):
     expires: dt.date
     created: dt.date | None = None
 
+    @field_validator("match")
+    @classmethod
+    def _addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        """An address field's value is an address or a network (CIDR): anything else
+        (198.19.128.0/33, a typo) never matched, silently."""
+        import ipaddress
+
+        for key, pattern in value.items():
+            if not key.endswith(".ip"):
+                continue
+            try:
+                if "/" in pattern:
+                    ipaddress.ip_network(pattern, strict=False)
+                else:
+                    ipaddress.ip_address(pattern)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {pattern!r} is not an IP address or network "
+                                 f"(CIDR): {exc}") from None
+        return value
+
     def active(self, today: dt.date) -> bool:
         return today <= self.expires
 

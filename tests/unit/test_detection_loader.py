@@ -217,3 +217,74 @@ def test_a_test_line_the_parser_refuses_fails_its_scenario(tmp_path: Path) -> No
     result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
     assert result.exit_code == 1 and "internal error" not in result.output
     assert "web_xss.yml: quiet scenario 'benign'" in result.output
+
+
+def _suppressions(tmp: Path, name: str, body: str) -> Path:
+    folder = tmp / "suppressions"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("suppressions:\n" + body)
+    return path
+
+
+ENTRY = ("  - id: {id}\n    rule: '*'\n    match:\n      {key}: {value}\n"
+         "    owner: soc\n    reason: the SOC scanner\n    expires: 2027-06-30\n")
+
+
+def test_a_suppression_id_given_twice_is_located_at_the_second(tmp_path: Path) -> None:
+    _copy(tmp_path)
+    first = _suppressions(tmp_path, "a.yml", ENTRY.format(id="scanner", key="source.ip",
+                                                          value="198.19.128.250"))
+    second = _suppressions(tmp_path, "b.yml", ENTRY.format(id="other", key="source.ip",
+                                                           value="198.19.128.9")
+                           + ENTRY.format(id="scanner", key="source.ip", value="10.1.0.250"))
+    ruleset, problems = check_rules(tmp_path)
+    [p] = problems
+    assert (p.location.path, p.location.line, p.location.field) == \
+        (str(second), 9, "suppressions[1].id")
+    assert "duplicate suppression id 'scanner'" in p.message and f"{first}:2" in p.message
+    assert [s.id for s in ruleset.suppressions] == ["scanner", "other"]
+
+
+def test_a_suppression_address_that_is_no_address_is_located(tmp_path: Path) -> None:
+    """198.19.128.0/33 loaded and then silently never matched."""
+    _copy(tmp_path)
+    path = _suppressions(tmp_path, "a.yml",
+                         ENTRY.format(id="typo", key="source.ip", value="198.19.128.0/33")
+                         + ENTRY.format(id="typo2", key="source.ip", value="198.19.128.300"))
+    _, problems = check_rules(tmp_path)
+    assert [(p.location.line, p.location.field) for p in problems] == \
+        [(4, "suppressions[0].match"), (11, "suppressions[1].match")]
+    assert all(p.location.path == str(path) for p in problems)
+    assert "'198.19.128.0/33' is not an IP address or network" in problems[0].message
+
+
+def test_a_suppression_on_no_entity_field_is_a_located_warning(tmp_path: Path) -> None:
+    """Alerts are grouped by their rule's entity fields; a suppression matching anything
+    else never applies."""
+    _copy(tmp_path)
+    path = _suppressions(tmp_path, "a.yml",
+                         ENTRY.format(id="health", key="url.original", value="/health"))
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.severity.value == "warning"
+    assert (p.location.path, p.location.line, p.location.field) == \
+        (str(path), 5, "suppressions[0].match.url.original")
+    assert "never applies" in p.message and "source.ip" in p.message
+
+
+def test_alerts_suppress_picks_an_id_no_other_file_uses(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from socctl.triage.store import Alert
+    from socctl.triage.suppress import add_suppression
+
+    _copy(tmp_path)
+    alert = Alert(1, "x", "Cross-Site Scripting", "medium", (), {"source.ip": "198.18.7.7"},
+                  0.0, 0.0, 1, "new", None, None, 0.0, None, None)
+    _suppressions(tmp_path, "deployed.yml", ENTRY.format(
+        id="cross-site-scripting-198-18-7-7", key="source.ip", value="198.18.7.7"))
+    _, entry = add_suppression(tmp_path, alert, owner="a1", reason="known tester",
+                               expires=dt.date(2027, 1, 31))
+    assert entry.id == "cross-site-scripting-198-18-7-7-2"
+    assert [p for p in check_rules(tmp_path)[1] if "duplicate" in p.message] == []
