@@ -186,16 +186,35 @@ def _sigma_location(exc: Exception, data: LineDict, path: Path) -> Location:
         return Location.of(path, line)
     text = str(exc)
     detection = data.get("detection")
+    quotes = re.findall(r"'([^']+)'", text)
     if isinstance(detection, dict):
-        for quoted in re.findall(r"'([^']+)'", text):
+        for quoted in quotes:
             for _name, loc in _detection_fields(detection):
-                if quoted in _values(_at(detection, loc)):
+                # a value the message quotes, or a modifier of the key (|contians)
+                if quoted in _values(_at(detection, loc)) or \
+                        quoted in str(loc[-1]).split("|")[1:]:
                     return Location.of(path, line_of(data, ["detection", *loc]),
                                        ".".join(str(p) for p in ["detection", *loc]))
+    correlation = data.get("correlation")
+    if isinstance(correlation, dict):  # timespan '5min', type, a condition's value
+        for quoted in quotes:
+            for loc in _scalar_locations(correlation, ["correlation"]):
+                if str(_at(data, loc)) == quoted:
+                    return Location.of(path, line_of(data, loc),
+                                       ".".join(str(p) for p in loc))
     for key in data:
         if re.search(rf"(?<![\w.-]){re.escape(key)}(?![\w.-])", text.lower()):
             return Location.of(path, data.key_lines.get(key), key)
     return Location.of(path, data.line or None)
+
+
+def _scalar_locations(node: Any, loc: list[str | int]) -> list[list[str | int]]:
+    """The location of every scalar under ``node`` (found at ``loc``)."""
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in _scalar_locations(v, [*loc, k])]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in _scalar_locations(v, [*loc, i])]
+    return [loc]
 
 
 def _at(node: Any, loc: list[str | int]) -> Any:

@@ -288,3 +288,26 @@ def test_alerts_suppress_picks_an_id_no_other_file_uses(tmp_path: Path) -> None:
                                expires=dt.date(2027, 1, 31))
     assert entry.id == "cross-site-scripting-198-18-7-7-2"
     assert [p for p in check_rules(tmp_path)[1] if "duplicate" in p.message] == []
+
+
+def test_a_modifier_typo_is_located_at_its_key(tmp_path: Path) -> None:
+    """pySigma's "Unknown modifier 'contians'" was located at line 1 with no field."""
+    rule = _copy(tmp_path)
+    _edit(rule, "url.original|contains:", "url.original|contians:")
+    _, problems = check_rules(tmp_path)
+    [p] = [p for p in problems if "contians" in p.message]
+    assert p.location.line == _line_of(rule, "|contians:")
+    assert p.location.field == "detection.selection.url.original|contians"
+
+
+def test_a_bad_correlation_timespan_is_located_at_its_line(tmp_path: Path) -> None:
+    for name in ("ssh_brute_force", "ssh_auth_failure"):
+        for suffix in (".yml", ".tests.yml"):
+            shutil.copy(DETECTIONS / "account" / f"{name}{suffix}", tmp_path)
+    rule = tmp_path / "ssh_brute_force.yml"
+    _edit(rule, "timespan: 5m\n", "timespan: 5min\n")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.location.path == str(rule) and "'5min'" in p.message
+    assert (p.location.line, p.location.field) == \
+        (_line_of(rule, "timespan: 5min"), "correlation.timespan")
