@@ -90,7 +90,7 @@ def synth_lines(n: int, seed: int = 7) -> list[tuple[str, str, float]]:
 def load_store(path: Path, lines: list[tuple[str, str, float]]) -> tuple[float, int]:
     from socctl.collector.ecs import event_id
     from socctl.collector.parse import parse_event
-    from socctl.detection.testing import PARSER_OPTIONS
+    from socctl.detection.testing import parser_options
     from socctl.store.sqlite import SqliteStore, to_row
 
     store = SqliteStore(path)
@@ -98,7 +98,7 @@ def load_store(path: Path, lines: list[tuple[str, str, float]]) -> tuple[float, 
     batch: list[tuple[Any, ...]] = []
     stored = 0
     for dataset, line, ts in lines:
-        _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
+        _, ev = parse_event(dataset, line, ts, parser_options().get(dataset))
         batch.append(to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev))
         if len(batch) >= 5000:
             stored += store.insert_rows(batch)

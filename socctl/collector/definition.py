@@ -66,6 +66,17 @@ def _check_listen(value: str) -> str:
     return value
 
 
+HostName = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")]
+"""A host name, or ``local``: the host the collector runs on."""
+
+
+def local_host_name() -> str:
+    """This host's short name, as rsyslog writes it in the lines it logs."""
+    import socket
+
+    return socket.gethostname().split(".", 1)[0]
+
+
 class Source(Strict):
     type: SourceType
     listen: str | None = None
@@ -80,6 +91,10 @@ class Source(Strict):
     """TCP/TLS/RELP: connections open at once; more are closed at accept and counted."""
     snmp_communities: tuple[str, ...] = ()
     snmp_users_env: str | None = None
+    host_name: HostName | None = None
+    """File sources whose lines name no host (clamd's LogFile, PostgreSQL's log): the
+    host.name of their events; ``local`` is the host the collector runs on (its short
+    name). A line that names its host keeps it."""
 
     @field_validator("listen")
     @classmethod
@@ -97,6 +112,9 @@ class Source(Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> Source:
+        if self.host_name is not None and self.type != "file":
+            raise ValueError(f"host_name is for file sources (a {self.type} source's "
+                             "lines come with their sender)")
         if self.type == "file":
             if not self.paths:
                 raise ValueError("a file source needs paths")
@@ -321,4 +339,9 @@ def load_collection(folder: Path) -> Collection:
 
 
 def static_fields(spec: CollectorFile) -> dict[str, Any]:
-    return dict(spec.ecs.fields)
+    """The ECS fields every event of the collector gets unless its line sets them."""
+    fields: dict[str, Any] = dict(spec.ecs.fields)
+    host = spec.source.host_name
+    if host is not None:
+        fields.setdefault("host.name", local_host_name() if host == "local" else host)
+    return fields

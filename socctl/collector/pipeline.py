@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socctl.collector.definition import Collection, Collector
+from socctl.collector.definition import Collection, Collector, static_fields
 from socctl.collector.ecs import (
     FP_BYTES,
     Event,
@@ -52,7 +52,7 @@ class Processor:
                                         "timezone": zone_named(collector.timezone)}
         self.routes = {**DEFAULT_ROUTES, **spec.parser.routes}
         self.static: list[tuple[list[str], Any]] = [
-            (key.split("."), value) for key, value in spec.ecs.fields.items()]
+            (key.split("."), value) for key, value in static_fields(spec).items()]
         self.namespace = spec.ecs.namespace
         self.enricher = enricher
         self.max_line = spec.source.max_line

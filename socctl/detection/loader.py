@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from socctl.content import LineDict, error, line_of, load_yaml, validate
+from socctl.content import LineDict, error, line_of, load_yaml, validate, warning
 from socctl.detection.model import (
     Rule,
     RuleSet,
@@ -114,6 +114,37 @@ def _check_rule_dict(data: LineDict, path: Path) -> list[Problem]:
     return problems
 
 
+PLACEHOLDER = re.compile(r"%([\w.-]+)%")
+
+
+def _check_placeholders(data: LineDict, path: Path,
+                        lookups: dict[str, tuple[str, ...]]) -> list[Problem]:
+    """Every ``%name%`` of an ``|expand`` value needs ``lookups/<name>.txt``: a missing one
+    is an error here, not a "no such table" that fails every rule sharing its scan."""
+    detection = data.get("detection")
+    if not isinstance(detection, dict):
+        return []
+    problems = []
+    for _name, loc in _detection_fields(detection):
+        if "expand" not in str(loc[-1]).split("|")[1:]:
+            continue
+        for value in _values(_at(detection, loc)):
+            for name in PLACEHOLDER.findall(value):
+                if name in lookups:
+                    continue
+                from difflib import get_close_matches
+
+                close = get_close_matches(name, list(lookups), n=1)
+                hint = f"; did you mean %{close[0]}%?" if close else ""
+                known = ", ".join(sorted(lookups)) or "none"
+                field = ".".join(str(p) for p in ["detection", *loc])
+                problems.append(error(
+                    Location.of(path, line_of(data, ["detection", *loc]), field),
+                    f"unknown lookup %{name}%: no {LOOKUP_DIR}/{name}.txt{hint} "
+                    f"(known lookups: {known})"))
+    return problems
+
+
 def _logsources() -> tuple[Any, ...]:
     from socctl.detection.pipeline import LOGSOURCES
 
@@ -155,16 +186,35 @@ def _sigma_location(exc: Exception, data: LineDict, path: Path) -> Location:
         return Location.of(path, line)
     text = str(exc)
     detection = data.get("detection")
+    quotes = re.findall(r"'([^']+)'", text)
     if isinstance(detection, dict):
-        for quoted in re.findall(r"'([^']+)'", text):
+        for quoted in quotes:
             for _name, loc in _detection_fields(detection):
-                if quoted in _values(_at(detection, loc)):
+                # a value the message quotes, or a modifier of the key (|contians)
+                if quoted in _values(_at(detection, loc)) or \
+                        quoted in str(loc[-1]).split("|")[1:]:
                     return Location.of(path, line_of(data, ["detection", *loc]),
                                        ".".join(str(p) for p in ["detection", *loc]))
+    correlation = data.get("correlation")
+    if isinstance(correlation, dict):  # timespan '5min', type, a condition's value
+        for quoted in quotes:
+            for loc in _scalar_locations(correlation, ["correlation"]):
+                if str(_at(data, loc)) == quoted:
+                    return Location.of(path, line_of(data, loc),
+                                       ".".join(str(p) for p in loc))
     for key in data:
         if re.search(rf"(?<![\w.-]){re.escape(key)}(?![\w.-])", text.lower()):
             return Location.of(path, data.key_lines.get(key), key)
     return Location.of(path, data.line or None)
+
+
+def _scalar_locations(node: Any, loc: list[str | int]) -> list[list[str | int]]:
+    """The location of every scalar under ``node`` (found at ``loc``)."""
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in _scalar_locations(v, [*loc, k])]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in _scalar_locations(v, [*loc, i])]
+    return [loc]
 
 
 def _at(node: Any, loc: list[str | int]) -> Any:
@@ -185,13 +235,19 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def load_rule(path: Path, *, with_tests: bool = True) -> tuple[Rule | None, list[Problem]]:
+def load_rule(path: Path, *, with_tests: bool = True,
+              lookups: dict[str, tuple[str, ...]] | None = None
+              ) -> tuple[Rule | None, list[Problem]]:
+    """One rule file (and its tests); with ``lookups``, its ``%name%`` placeholders are
+    checked against them."""
     data, problems = load_yaml(path)
     if data is None:
         return None, problems
     if not isinstance(data, LineDict):
         return None, [*problems, error(Location.of(path, 1), "a rule file is one YAML mapping")]
     problems += _check_rule_dict(data, path)
+    if lookups is not None:
+        problems += _check_placeholders(data, path, lookups)
     options = SocctlRuleOptions()
     if "socctl" in data:
         parsed, found = validate(SocctlRuleOptions, data["socctl"], path, ("socctl",))
@@ -228,9 +284,17 @@ def load_rule(path: Path, *, with_tests: bool = True) -> tuple[Rule | None, list
     ), problems
 
 
-def load_suppressions(root: Path) -> tuple[list[Suppression], list[Problem]]:
+SuppressionPlace = tuple[Location, dict[str, Location]]
+"""Where a suppression is: its id's location, and each of its match keys'."""
+
+
+def load_suppressions(root: Path, where: dict[str, SuppressionPlace] | None = None
+                      ) -> tuple[list[Suppression], list[Problem]]:
+    """Every ``suppressions/*.yml``; an id given twice (in one file or two) is an error.
+    ``where`` receives each suppression's place (file, line of its id and match keys)."""
     out: list[Suppression] = []
     problems: list[Problem] = []
+    located: dict[str, SuppressionPlace] = {} if where is None else where
     folder = root / SUPPRESSION_DIR
     if not folder.is_dir():
         return out, problems
@@ -241,14 +305,36 @@ def load_suppressions(root: Path) -> tuple[list[Suppression], list[Problem]]:
             continue
         parsed, found = validate(SuppressionFile, data, path)
         problems += found
-        if parsed:
-            out.extend(parsed.suppressions)
+        if not parsed:
+            continue
+        for i, item in enumerate(parsed.suppressions):
+            here = Location.of(path, line_of(data, ["suppressions", i, "id"]),
+                               f"suppressions[{i}].id")
+            if item.id in located:
+                problems.append(error(here, f"duplicate suppression id {item.id!r} (also "
+                                      f"at {located[item.id][0]}): ids name one exception"))
+                continue
+            located[item.id] = (here, {
+                key: Location.of(path, line_of(data, ["suppressions", i, "match", key]),
+                                 f"suppressions[{i}].match.{key}") for key in item.match})
+            out.append(item)
     return out, problems
+
+
+def lookups_root(root: Path) -> Path:
+    """Where ``lookups/`` is for ``root``: the folder itself, or for one rule file the
+    nearest folder above it that has one (``detections/`` for ``detections/web/x.yml``)."""
+    if root.is_dir():
+        return root
+    for parent in root.resolve().parents:
+        if (parent / LOOKUP_DIR).is_dir():
+            return parent
+    return root.parent
 
 
 def load_lookups(root: Path) -> dict[str, tuple[str, ...]]:
     """``lookups/<name>.txt``: one value a line, ``#`` comments; fills ``%name%``."""
-    folder = root / LOOKUP_DIR
+    folder = lookups_root(root) / LOOKUP_DIR
     lookups: dict[str, tuple[str, ...]] = {}
     if folder.is_dir():
         for path in sorted(folder.glob("*.txt")):
@@ -262,8 +348,9 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
     """Load everything under ``root``; return what loaded and every problem found."""
     problems: list[Problem] = []
     rules: list[Rule] = []
+    lookups = load_lookups(root)
     for path in rule_files(root):
-        rule, found = load_rule(path, with_tests=with_tests)
+        rule, found = load_rule(path, with_tests=with_tests, lookups=lookups)
         problems += found
         if rule is not None:
             rules.append(rule)
@@ -286,19 +373,37 @@ def check_rules(root: Path, *, with_tests: bool = True) -> tuple[RuleSet, list[P
                     problems.append(error(Location.of(rule.path, None, "correlation.rules"),
                                           f"unknown rule {ref.reference!r}: no rule has this "
                                           "name or id"))
-    lookups: dict[str, tuple[str, ...]] = {}
     suppressions: list[Suppression] = []
     problems += _check_attack_tags(root, rules)
     if root.is_dir():
-        lookups = load_lookups(root)
-        suppressions, found = load_suppressions(root)
+        where: dict[str, SuppressionPlace] = {}
+        suppressions, found = load_suppressions(root, where)
         problems += found
-        ids = set(seen) | set(names) | {"*"}
-        for s in suppressions:
-            if s.rule not in ids:
-                problems.append(error(Location.of(root / SUPPRESSION_DIR, None, s.id),
-                                      f"suppression {s.id} names unknown rule {s.rule!r}"))
+        problems += _check_suppressions(suppressions, where, rules)
     return RuleSet(root, tuple(rules), tuple(suppressions), lookups), problems
+
+
+def _check_suppressions(suppressions: list[Suppression], where: dict[str, SuppressionPlace],
+                        rules: list[Rule]) -> list[Problem]:
+    """A suppression names a rule that exists, and matches on fields that rule's alerts
+    are grouped by (its entity): on any other field it never applies."""
+    by_ref = {**{r.id: r for r in rules}, **{r.name: r for r in rules if r.name}}
+    every = sorted({f for r in rules for f in r.entity_fields})
+    problems = []
+    for s in suppressions:
+        here, key_places = where[s.id]
+        if s.rule != "*" and s.rule not in by_ref:
+            problems.append(error(here, f"suppression {s.id} names unknown rule {s.rule!r}"))
+            continue
+        entity = every if s.rule == "*" else list(by_ref[s.rule].entity_fields)
+        for key in s.match:
+            if key not in entity:
+                whose = "any rule" if s.rule == "*" else f"rule {by_ref[s.rule].title!r}"
+                problems.append(warning(
+                    key_places[key],
+                    f"suppression {s.id} never applies: {key} is not an alert entity field "
+                    f"of {whose} (entity fields: {', '.join(entity)})"))
+    return problems
 
 
 def _check_attack_tags(root: Path, rules: list[Rule]) -> list[Problem]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Level = Literal["informational", "low", "medium", "high", "critical"]
 LEVEL_ORDER: dict[str, int] = {"informational": 0, "low": 1, "medium": 2, "high": 3,
@@ -31,6 +31,13 @@ def parse_duration(text: str) -> float:
     return float(int(text[:-1]) * units[text[-1]])
 
 
+def _close(name: str, valid: Any) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class TestEvent(BaseModel):
     """One raw log line a rule must (or must not) match, with what the parser yields."""
 
@@ -46,6 +53,28 @@ class TestEvent(BaseModel):
     every: float = 1.0
     #: For repeats: ``{i}`` in the line and in field values becomes the repeat index (1..).
     vary: bool = False
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        from socctl.collector.parse import DATASETS
+
+        if value not in DATASETS:
+            raise ValueError(f"unknown dataset {value!r}{_close(value, DATASETS)} "
+                             f"(valid: {', '.join(DATASETS)})")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from socctl.detection.pipeline import FIELD_COLUMNS
+
+        unknown = [name for name in value if name not in FIELD_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}{_close(unknown[0], FIELD_COLUMNS)}"
+                             " (a test field is an ECS field the store has a column for: "
+                             f"{', '.join(sorted(FIELD_COLUMNS))})")
+        return value
 
     def expand(self, start: float) -> list[tuple[float, str, dict[str, Any]]]:
         """(ts, line, fields) for every repetition."""
@@ -105,6 +134,26 @@ class Suppression(BaseModel):
     reason: str = Field(min_length=5)
     expires: dt.date
     created: dt.date | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        """An address field's value is an address or a network (CIDR): anything else
+        (198.19.128.0/33, a typo) never matched, silently."""
+        import ipaddress
+
+        for key, pattern in value.items():
+            if not key.endswith(".ip"):
+                continue
+            try:
+                if "/" in pattern:
+                    ipaddress.ip_network(pattern, strict=False)
+                else:
+                    ipaddress.ip_address(pattern)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {pattern!r} is not an IP address or network "
+                                 f"(CIDR): {exc}") from None
+        return value
 
     def active(self, today: dt.date) -> bool:
         return today <= self.expires

@@ -55,6 +55,7 @@ LOGSOURCES: tuple[Logsource, ...] = (
     Logsource("postgresql", None, None, ("postgresql",)),
     Logsource("postfix", None, None, ("postfix",)),
     Logsource("clamav", None, None, ("clamav",)),
+    Logsource(None, "email", None, ("postfix", "clamav")),
     Logsource(None, "network_connection", None, ()),
 )
 

@@ -21,6 +21,7 @@ LOGSOURCES = [
     ({"product": "postgresql"}, ["postgresql"]),
     ({"product": "postfix"}, ["postfix"]),
     ({"product": "clamav"}, ["clamav"]),
+    ({"category": "email"}, ["postfix", "clamav"]),
 ]
 INDEX = "logs-socctl-*"
 

@@ -21,11 +21,34 @@ from socctl.detection.pipeline import FIELD_COLUMNS
 
 BASE_TS = 1_795_338_000.0  # 2026-11-22 09:00 UTC: after the "Nov 22 08:..." test lines
 
-#: Parser options the rule tests assume. PostgreSQL must log the client address (%h):
-#: without it no authentication line names its source (see README, "Detections").
-PARSER_OPTIONS: dict[str, dict[str, Any]] = {
-    "postgresql": {"log_line_prefix": "%m [%p] %q%u@%d %h "},
-}
+#: The shipped collector definitions: the rule tests parse each dataset with the options
+#: its collector reads production logs with (PostgreSQL's log_line_prefix), never their own.
+COLLECTORS = Path(__file__).resolve().parents[2] / "collectors"
+
+
+@lru_cache(maxsize=1)
+def parser_options() -> dict[str, dict[str, Any]]:
+    """Each dataset's parser options as the shipped collectors (``collectors/sources``)
+    set them. Two collectors of one dataset with different options are a located error:
+    the tests could then match only one of them."""
+    from socctl.collector.definition import load_collection
+    from socctl.errors import ContentError, Location
+
+    out: dict[str, dict[str, Any]] = {}
+    first: dict[str, Path] = {}
+    for collector in load_collection(COLLECTORS).collectors.values():
+        options = dict(collector.spec.parser.options)
+        if not options:
+            continue
+        if collector.dataset in out and out[collector.dataset] != options:
+            raise ContentError(
+                f"collectors of dataset {collector.dataset} disagree on their parser "
+                f"options ({out[collector.dataset]} in {first[collector.dataset]})",
+                Location.of(collector.path, None, "parser.options"),
+                hint="the rule tests parse one dataset one way: give both the same options")
+        out.setdefault(collector.dataset, options)
+        first.setdefault(collector.dataset, collector.path)
+    return out
 
 
 def open_store(path: str | Path = ":memory:") -> sqlite3.Connection:
@@ -56,23 +79,31 @@ def _enricher() -> Any:
 
 
 class FieldMismatch(ValueError):
-    """A test event declares a field the collector's parser does not produce so."""
+    """A test event declares a field the collector's parser does not produce so, or its
+    line is not an event at all for the parser."""
 
 
 def event_row(dataset: str, line: str, ts: float, fields: dict[str, Any],
               *, enrich: Any = None) -> tuple[Any, ...]:
     """The stored row the collector writes for ``line`` (parsed by socctl.collector),
     at time ``ts``. Declared ``fields`` must match what the parser extracted."""
-    from socctl.collector.ecs import event_id
+    from socctl.collector.ecs import ParseError, event_id
     from socctl.collector.parse import parse_event
     from socctl.store.sqlite import ROW_NAMES, to_row
 
-    _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
+    try:
+        _, ev = parse_event(dataset, line, ts, parser_options().get(dataset))
+    except ParseError as exc:
+        raise FieldMismatch(f"{line[:80]!r}: the {dataset} parser refuses it (the collector "
+                            f"would dead-letter it): {exc.reason}") from None
     (enrich or _enricher()).apply(ev)
     row = to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev)
     values = dict(zip(ROW_NAMES, row, strict=True))
     problems = []
     for name, want in fields.items():
+        if name not in FIELD_COLUMNS:  # the loader refuses these; callers may not load
+            problems.append(f"{name}: not a field the store has a column for")
+            continue
         got = values.get(FIELD_COLUMNS[name])
         if got is None or str(got).lower() != str(want).lower():
             problems.append(f"{name}: parser gives {got!r}, test declares {want!r}")

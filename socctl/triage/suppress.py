@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from socctl.detection.loader import load_suppressions
 from socctl.detection.model import Suppression
 from socctl.triage.store import Alert
 
@@ -26,6 +27,7 @@ def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
     slug = re.sub(r"[^a-z0-9]+", "-", f"{alert.rule_title[:30]}-{'-'.join(match.values())}"
                   .lower()).strip("-")
     existing = {str(s.get("id")) for s in data["suppressions"]}
+    existing |= {s.id for s in load_suppressions(rules)[0]}  # ids are unique across files
     sid, n = slug, 2
     while sid in existing:
         sid, n = f"{slug}-{n}", n + 1

@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import yaml
+
 from socctl.collector.definition import load_collection
 from socctl.collector.enrich import BotnetList, Enricher
 from socctl.collector.parse import parse_line
@@ -164,8 +166,11 @@ def test_dead_letters_retried_once_the_parser_is_mended_become_events(tmp_path: 
                               str(log), env=env).stdout)
     assert (first["stored"], first["dead_letter"]) == (0, 6)
     definition = project / "collectors" / "sources" / "postgresql.yaml"
-    definition.write_text(definition.read_text().replace(
-        '"%m [%p] %q%u@%d "', '"%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "'))
+    shipped = definition.read_text()
+    prefix = yaml.safe_load(shipped)["parser"]["options"]["log_line_prefix"]
+    assert f'"{prefix}"' in shipped
+    definition.write_text(shipped.replace(
+        f'"{prefix}"', '"%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "'))
     retried = socctl("-o", "json", "collect", "dead-letter", "--retry", "--source",
                      "postgresql", env=env)
     assert retried.returncode == 0, retried.stderr

@@ -12,7 +12,7 @@ from socctl.collector.ecs import event_id
 from socctl.collector.parse import parse_event
 from socctl.detection.engine import Scope, compile_rules, run
 from socctl.detection.loader import load_rules
-from socctl.detection.testing import PARSER_OPTIONS
+from socctl.detection.testing import parser_options
 from socctl.store.sqlite import SqliteStore, to_row
 from tests.conftest import REPO
 
@@ -56,7 +56,7 @@ def _store(tmp_path: Path, lines: list[tuple[str, str, float]]) -> Path:
     store = SqliteStore(db)
     rows = []
     for dataset, line, ts in lines:
-        _, ev = parse_event(dataset, line, ts, PARSER_OPTIONS.get(dataset))
+        _, ev = parse_event(dataset, line, ts, parser_options().get(dataset))
         rows.append(to_row(event_id(dataset, f"{ts:.6f}", line), ts, ts, ev))
     store.insert_rows(rows)
     store.close()

@@ -127,6 +127,84 @@ def test_replayed_attacks_give_one_grouped_alert_each_and_benign_none(env: Path)
     assert again["new_alerts"] == [] and again["new_events"] == 0  # type: ignore[index]
 
 
+def _pg(seconds: float, pid: int, who: str, host: str, level: str, message: str) -> str:
+    """A line as PostgreSQL 15 writes it with the postgresql role's settings
+    (log_line_prefix '%m [%p] %q%u@%d %h ', log_connections on)."""
+    stamp = (T0 + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return f"{stamp} UTC [{pid}] {who} {host} {level}:  {message}"
+
+
+def test_postgresql_log_as_the_role_configures_it_raises_the_database_alerts(
+        env: Path) -> None:
+    """Password guessing then a superuser login from outside the DC, read by the shipped
+    postgresql collector: the rules see the client address on every line."""
+    lines = []
+    for i in range(8):
+        pid = 5000 + i
+        lines += [
+            _pg(i, pid, "[unknown]@[unknown]", ATTACKER_SSH, "LOG",
+                f"connection received: host={ATTACKER_SSH} port={41000 + i}"),
+            _pg(i + 0.01, pid, "postgres@postgres", ATTACKER_SSH, "FATAL",
+                'password authentication failed for user "postgres"'),
+            _pg(i + 0.01, pid, "postgres@postgres", ATTACKER_SSH, "DETAIL",
+                'Connection matched pg_hba.conf line 99: "host all all 0.0.0.0/0 '
+                'scram-sha-256"'),
+        ]
+    lines += [
+        _pg(9, 5100, "[unknown]@[unknown]", ATTACKER_SSH, "LOG",
+            f"connection received: host={ATTACKER_SSH} port=41100"),
+        _pg(9.01, 5100, "postgres@postgres", ATTACKER_SSH, "LOG",
+            "connection authorized: user=postgres database=postgres application_name=psql"),
+        # benign: a DBA on the server itself (socket, IPv6 loopback), the nightly backup
+        # from the primary DC's LAN (national addressing), the application
+        _pg(10, 5200, "postgres@postgres", "[local]", "LOG",
+            "connection authorized: user=postgres database=postgres application_name=psql"),
+        _pg(10.5, 5203, "postgres@postgres", "::1", "LOG",
+            "connection authorized: user=postgres database=postgres application_name=psql"),
+        _pg(10.7, 5202, "pgbackrest@postgres", "10.1.0.21", "LOG",
+            "connection authorized: user=pgbackrest database=postgres "
+            "application_name=pgBackRest [backup]"),
+        _pg(11, 5201, "app@bhxh", "198.19.128.50", "LOG",
+            "connection authorized: user=app database=bhxh"),
+        "2026-11-22 08:00:12.000 UTC [99] LOG:  checkpoint starting: time",  # %q: no session
+    ]
+    log = env / "postgresql.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    replay = socctl("collect", "replay", "--source", "postgresql", str(log))
+    assert replay["dead_letter"] == 0, replay  # type: ignore[index]
+    socctl("detect", "run", "--all")
+    alerts = socctl("alerts", "list")
+    assert isinstance(alerts, list)
+    assert sorted((a["rule_title"], a["source.ip"]) for a in alerts) == [
+        ("PostgreSQL Authentication Failures in a Burst From One Source", ATTACKER_SSH),
+        ("PostgreSQL Superuser Login From Outside the DC Networks", ATTACKER_SSH),
+    ]
+
+
+def test_clamd_log_file_alerts_name_the_host_and_skip_the_eicar_test(env: Path) -> None:
+    """clamd's own log (LogTime yes) names no host: the shipped clamav collector gives its
+    events the host it runs on; the mail team's EICAR test (current signature name) is
+    not a virus alert."""
+    from socctl.collector.definition import local_host_name
+
+    log = env / "clamav.log"
+    log.write_text(
+        "Sun Nov 22 08:00:01 2026 -> /var/lib/amavis/tmp/amavis-1/parts/p002: "
+        "Win.Trojan.Emotet-9953378-0 FOUND\n"
+        "Sun Nov 22 08:03:01 2026 -> /var/lib/amavis/tmp/amavis-2/parts/p001: "
+        "Win.Test.EICAR_HDB-1 FOUND\n"
+        "Sun Nov 22 08:05:01 2026 -> /srv/upload/ho-so/x.doc: Doc.Dropper.Agent-123 FOUND\n",
+        encoding="utf-8")
+    replay = socctl("collect", "replay", "--source", "clamav", str(log))
+    assert replay["dead_letter"] == 0, replay  # type: ignore[index]
+    socctl("detect", "run", "--all")
+    alerts = socctl("alerts", "list")
+    assert isinstance(alerts, list)
+    [alert] = alerts
+    assert alert["rule_title"] == "Virus Detected by ClamAV (E-mail and Scanned Files)"
+    assert alert["entity"] == {"host.name": local_host_name()} and alert["count"] == 2
+
+
 def test_an_analyst_triages_end_to_end_from_the_cli(env: Path) -> None:
     for source, path in write_logs(env).items():
         socctl("collect", "replay", "--source", source, str(path))

@@ -73,6 +73,36 @@ def test_a_rule_that_stops_matching_its_attack_fails_the_suite(tmp_path: Path) -
                                               "postgres stacked query"}
 
 
+def test_superuser_rule_allows_every_dc_lan_of_every_inventory_profile() -> None:
+    """pg_superuser_outside_dc lists the DC networks (lookups match exact values, not
+    CIDRs): every DC site's LAN in every profile of inventory/ must be inside one of them,
+    so a DC added or renumbered there fails here instead of paging the SOC."""
+    from ipaddress import ip_network
+
+    import yaml
+
+    from socctl.inventory.loader import load_inventory
+
+    repo = DETECTIONS.parent
+    rule = yaml.safe_load((DETECTIONS / "database" / "pg_superuser_outside_dc.yml")
+                          .read_text(encoding="utf-8"))
+    allowed = [ip_network(c) for c in rule["detection"]["dc_networks"]["source.ip|cidr"]]
+    assert ip_network("127.0.0.0/8") in allowed and ip_network("::1/128") in allowed
+    profiles = yaml.safe_load((repo / "inventory" / "profiles.yaml")
+                              .read_text(encoding="utf-8"))["profiles"]
+    assert {"national", "lab"} <= set(profiles)
+    lans = []
+    for profile in profiles:
+        inventory = load_inventory(repo / "inventory", profile)
+        lans += [(profile, site.name, site.subnets["lan"])
+                 for site in inventory.sites.values() if site.tier == "dc"]
+    assert len(lans) >= 4
+    uncovered = [lan for lan in lans
+                 if not any(lan[2].version == net.version and lan[2].subnet_of(net)  # type: ignore[arg-type]
+                            for net in allowed)]
+    assert uncovered == []
+
+
 def test_sqlite_conversion_covers_every_alerting_rule() -> None:
     out = convert.convert(DETECTIONS, "sqlite")
     text = out.text()

@@ -134,3 +134,180 @@ def test_an_empty_rule_file_is_an_error_not_a_rule_less(tmp_path: Path) -> None:
     _, problems = check_rules(tmp_path)
     assert [(Path(p.location.path).name, p.message) for p in problems] == \
         [(tests.name, "file is empty")]
+
+
+def _copy_botnet(tmp: Path) -> Path:
+    for suffix in (".yml", ".tests.yml"):
+        shutil.copy(DETECTIONS / "threat_intel" / f"botnet_connection{suffix}", tmp)
+    (tmp / "lookups").mkdir()
+    shutil.copy(DETECTIONS / "lookups" / "botnet_ips.txt", tmp / "lookups")
+    return tmp / "botnet_connection.yml"
+
+
+def test_a_lookup_no_file_provides_is_located_at_its_field(tmp_path: Path) -> None:
+    """A typo in a placeholder passed `detect check`, then failed `detect test` and every
+    rule of its shared scan in `detect run` with "no such table: lookup_botnet_ipz"."""
+    rule = _copy_botnet(tmp_path)
+    _edit(rule, "source.ip|expand: '%botnet_ips%'", "source.ip|expand: '%botnet_ipz%'")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.location.path == str(rule)
+    assert p.location.line == _line_of(rule, "%botnet_ipz%")
+    assert p.location.field == "detection.listed_source.source.ip|expand"
+    assert "unknown lookup %botnet_ipz%" in p.message and "%botnet_ips%?" in p.message
+    result = CliRunner().invoke(cli, ["detect", "check", str(tmp_path)])
+    assert result.exit_code == 1 and "botnet_ipz" in result.output
+
+
+def test_a_rule_file_checked_alone_finds_the_lookups_of_its_folder() -> None:
+    from socctl.detection.testing import run_rule_tests
+
+    ruleset, problems = check_rules(DETECTIONS / "threat_intel" / "botnet_connection.yml")
+    assert problems == [] and ruleset.lookups["botnet_ips"]
+    assert run_rule_tests(ruleset) == []
+
+
+def _write_tests(tmp: Path, event: str) -> Path:
+    _copy(tmp)
+    tests = tmp / "web_xss.tests.yml"
+    line = ('198.18.7.7 - - [22/Nov/2026:08:00:01 +0000] "GET /?q=%3Cscript%3E HTTP/1.1" '
+            '200 5 "-" "Mozilla/5.0"')
+    tests.write_text(f"fire:\n- name: attack\n  events:\n  - dataset: nginx.access\n"
+                     f"    line: '{line}'\n"
+                     f"quiet:\n- name: benign\n  events:\n{event}")
+    return tests
+
+
+def test_a_test_field_that_is_no_column_is_a_located_error(tmp_path: Path) -> None:
+    """It was "internal error: KeyError: 'sourceip'" in `detect test`, with no file."""
+    tests = _write_tests(tmp_path, "  - dataset: nginx.access\n    line: 'x'\n"
+                                   "    fields:\n      sourceip: 198.18.7.7\n")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.location.path == str(tests) and p.location.line == _line_of(tests, "fields:")
+    assert p.location.field == "quiet[0].events[0].fields"
+    assert "unknown field 'sourceip'" in p.message and "'source.ip'" in p.message
+    result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+    assert f"{tests}:{p.location.line}" in result.output
+
+
+def test_a_test_dataset_no_parser_reads_is_a_located_error(tmp_path: Path) -> None:
+    """It was "internal error: ParseError: unknown dataset 'nginx'", with no file."""
+    tests = _write_tests(tmp_path, "  - dataset: nginx\n    line: 'x'\n")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    line = tests.read_text().splitlines().index("  - dataset: nginx") + 1
+    assert p.location.path == str(tests) and p.location.line == line
+    assert p.location.field == "quiet[0].events[0].dataset"
+    assert "unknown dataset 'nginx'" in p.message and "nginx.access" in p.message
+    result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+
+
+def test_a_test_line_the_parser_refuses_fails_its_scenario(tmp_path: Path) -> None:
+    from socctl.detection.loader import load_rules
+    from socctl.detection.testing import run_rule_tests
+
+    _write_tests(tmp_path, "  - dataset: nginx.access\n    line: 'GET / HTTP/1.1'\n")
+    ruleset = load_rules(tmp_path, with_tests=True)
+    [failure] = run_rule_tests(ruleset)
+    assert (failure.scenario, failure.kind) == ("benign", "quiet")
+    assert "dead-letter" in failure.message and "combined-format" in failure.message
+    result = CliRunner().invoke(cli, ["detect", "test", str(tmp_path)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+    assert "web_xss.yml: quiet scenario 'benign'" in result.output
+
+
+def _suppressions(tmp: Path, name: str, body: str) -> Path:
+    folder = tmp / "suppressions"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("suppressions:\n" + body)
+    return path
+
+
+ENTRY = ("  - id: {id}\n    rule: '*'\n    match:\n      {key}: {value}\n"
+         "    owner: soc\n    reason: the SOC scanner\n    expires: 2027-06-30\n")
+
+
+def test_a_suppression_id_given_twice_is_located_at_the_second(tmp_path: Path) -> None:
+    _copy(tmp_path)
+    first = _suppressions(tmp_path, "a.yml", ENTRY.format(id="scanner", key="source.ip",
+                                                          value="198.19.128.250"))
+    second = _suppressions(tmp_path, "b.yml", ENTRY.format(id="other", key="source.ip",
+                                                           value="198.19.128.9")
+                           + ENTRY.format(id="scanner", key="source.ip", value="10.1.0.250"))
+    ruleset, problems = check_rules(tmp_path)
+    [p] = problems
+    assert (p.location.path, p.location.line, p.location.field) == \
+        (str(second), 9, "suppressions[1].id")
+    assert "duplicate suppression id 'scanner'" in p.message and f"{first}:2" in p.message
+    assert [s.id for s in ruleset.suppressions] == ["scanner", "other"]
+
+
+def test_a_suppression_address_that_is_no_address_is_located(tmp_path: Path) -> None:
+    """198.19.128.0/33 loaded and then silently never matched."""
+    _copy(tmp_path)
+    path = _suppressions(tmp_path, "a.yml",
+                         ENTRY.format(id="typo", key="source.ip", value="198.19.128.0/33")
+                         + ENTRY.format(id="typo2", key="source.ip", value="198.19.128.300"))
+    _, problems = check_rules(tmp_path)
+    assert [(p.location.line, p.location.field) for p in problems] == \
+        [(4, "suppressions[0].match"), (11, "suppressions[1].match")]
+    assert all(p.location.path == str(path) for p in problems)
+    assert "'198.19.128.0/33' is not an IP address or network" in problems[0].message
+
+
+def test_a_suppression_on_no_entity_field_is_a_located_warning(tmp_path: Path) -> None:
+    """Alerts are grouped by their rule's entity fields; a suppression matching anything
+    else never applies."""
+    _copy(tmp_path)
+    path = _suppressions(tmp_path, "a.yml",
+                         ENTRY.format(id="health", key="url.original", value="/health"))
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.severity.value == "warning"
+    assert (p.location.path, p.location.line, p.location.field) == \
+        (str(path), 5, "suppressions[0].match.url.original")
+    assert "never applies" in p.message and "source.ip" in p.message
+
+
+def test_alerts_suppress_picks_an_id_no_other_file_uses(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from socctl.triage.store import Alert
+    from socctl.triage.suppress import add_suppression
+
+    _copy(tmp_path)
+    alert = Alert(1, "x", "Cross-Site Scripting", "medium", (), {"source.ip": "198.18.7.7"},
+                  0.0, 0.0, 1, "new", None, None, 0.0, None, None)
+    _suppressions(tmp_path, "deployed.yml", ENTRY.format(
+        id="cross-site-scripting-198-18-7-7", key="source.ip", value="198.18.7.7"))
+    _, entry = add_suppression(tmp_path, alert, owner="a1", reason="known tester",
+                               expires=dt.date(2027, 1, 31))
+    assert entry.id == "cross-site-scripting-198-18-7-7-2"
+    assert [p for p in check_rules(tmp_path)[1] if "duplicate" in p.message] == []
+
+
+def test_a_modifier_typo_is_located_at_its_key(tmp_path: Path) -> None:
+    """pySigma's "Unknown modifier 'contians'" was located at line 1 with no field."""
+    rule = _copy(tmp_path)
+    _edit(rule, "url.original|contains:", "url.original|contians:")
+    _, problems = check_rules(tmp_path)
+    [p] = [p for p in problems if "contians" in p.message]
+    assert p.location.line == _line_of(rule, "|contians:")
+    assert p.location.field == "detection.selection.url.original|contians"
+
+
+def test_a_bad_correlation_timespan_is_located_at_its_line(tmp_path: Path) -> None:
+    for name in ("ssh_brute_force", "ssh_auth_failure"):
+        for suffix in (".yml", ".tests.yml"):
+            shutil.copy(DETECTIONS / "account" / f"{name}{suffix}", tmp_path)
+    rule = tmp_path / "ssh_brute_force.yml"
+    _edit(rule, "timespan: 5m\n", "timespan: 5min\n")
+    _, problems = check_rules(tmp_path)
+    [p] = problems
+    assert p.location.path == str(rule) and "'5min'" in p.message
+    assert (p.location.line, p.location.field) == \
+        (_line_of(rule, "timespan: 5min"), "correlation.timespan")
