@@ -14,13 +14,15 @@ import ipaddress
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from socctl.detection.engine import Hit
 from socctl.detection.model import LEVEL_ORDER, Rule, Suppression, parse_duration
 from socctl.errors import SocctlError
+from socctl.store.sqlite import StoreBusy, is_busy
 
 Status = Literal["new", "acknowledged", "assigned", "closed"]
 CloseReason = Literal["true_positive", "false_positive", "benign", "duplicate"]
@@ -170,7 +172,43 @@ class AlertStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        conn.executescript(SCHEMA)
+        with self._busy_is_an_error():  # a new table in an older store needs the write lock
+            conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _busy_is_an_error(self) -> Iterator[None]:
+        """A store held by another writer past the busy timeout is :class:`StoreBusy`
+        (retry later), not an internal error."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            raise StoreBusy.of(self.conn, exc) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction holding the write lock from before its first read.
+
+        Python's sqlite3 (legacy mode) begins a transaction only at the first INSERT or
+        UPDATE, so what was read to decide on a write (an alert's status, whether an open
+        alert exists) could be changed by another process before the write: two analysts'
+        commands both succeeded on one alert, two detect runs each opened an alert for one
+        event. ``BEGIN IMMEDIATE`` takes the lock first; others wait (busy timeout). A
+        transaction the caller left open on this connection (the engine's temporary
+        lookup tables) is committed first, as ``with conn:`` did: continuing it would
+        read an older snapshot than the lock protects.
+        """
+        with self._busy_is_an_error():
+            if self.conn.in_transaction:
+                self.conn.commit()
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
 
     # -- detection side ----------------------------------------------------------------
     def record(self, hits: Iterable[Hit], rules: Sequence[Rule],
@@ -336,37 +374,51 @@ class AlertStore:
             "alert_history WHERE alert_id=? ORDER BY seq", (alert_id,))]
 
     def _transition(self, alert_id: int, who: str, action: str, allowed_from: Sequence[str],
-                    to: str, note: str | None, sets: dict[str, Any], at: float | None
-                    ) -> Alert:
-        alert = self.get(alert_id)
-        if alert.status not in allowed_from:
-            raise TriageError(
-                f"alert {alert_id} is {alert.status}: cannot {action} it",
-                hint=f"{action} applies to alerts that are {' or '.join(allowed_from)}")
+                    change: Callable[[Alert], tuple[str, dict[str, Any]]], note: str | None,
+                    at: float | None) -> Alert:
+        """Read, check and write in one write transaction: the status checked is the one
+        replaced, and the audit trail's ``from`` is the real previous state. ``change``
+        gives the new status and columns from the alert as it is inside the transaction
+        (whether it was acknowledged, whom it is assigned to). The UPDATE re-checks the
+        status too, so a write that lost a race fails rather than overwriting."""
         now = time.time() if at is None else at
-        assignments = ", ".join(f"{k} = :{k}" for k in sets)
-        with self.conn:
-            self.conn.execute(
-                f"UPDATE alerts SET status = :status{', ' if sets else ''}{assignments} "
-                "WHERE id = :id", {"status": to, "id": alert_id, **sets})
+        with self._writing():
+            alert = self.get(alert_id)
+            if alert.status not in allowed_from:
+                raise TriageError(
+                    f"alert {alert_id} is {alert.status}: cannot {action} it",
+                    hint=f"{action} applies to alerts that are {' or '.join(allowed_from)}")
+            to, sets = change(alert)
+            assignments = "".join(f", {k} = :{k}" for k in sets)
+            allowed = {f"from{i}": s for i, s in enumerate(allowed_from)}
+            cur = self.conn.execute(
+                f"UPDATE alerts SET status = :status{assignments} WHERE id = :id AND status "
+                f"IN ({', '.join(':' + k for k in allowed)})",
+                {"status": to, "id": alert_id, **sets, **allowed})
+            if cur.rowcount != 1:
+                raise TriageError(f"alert {alert_id} changed during this {action}",
+                                  hint=f"look at it again ('socctl alerts show {alert_id}')")
             self._history(alert_id, who, action, alert.status, to, note, now)
         return self.get(alert_id)
 
     def acknowledge(self, alert_id: int, who: str, note: str | None = None,
                     at: float | None = None) -> Alert:
         now = time.time() if at is None else at
-        return self._transition(alert_id, who, "acknowledge", ("new",), "acknowledged", note,
-                                {"acknowledged": now}, now)
+        return self._transition(alert_id, who, "acknowledge", ("new",),
+                                lambda _a: ("acknowledged", {"acknowledged": now}), note, now)
 
     def assign(self, alert_id: int, who: str, assignee: str, note: str | None = None,
                at: float | None = None) -> Alert:
         now = time.time() if at is None else at
-        alert = self.get(alert_id)
-        sets: dict[str, Any] = {"assignee": assignee}
-        if alert.acknowledged is None:
-            sets["acknowledged"] = now  # assigning is an acknowledgement too
+
+        def change(alert: Alert) -> tuple[str, dict[str, Any]]:
+            sets: dict[str, Any] = {"assignee": assignee}
+            if alert.acknowledged is None:
+                sets["acknowledged"] = now  # assigning is an acknowledgement too
+            return "assigned", sets
+
         return self._transition(alert_id, who, "assign", ("new", "acknowledged", "assigned"),
-                                "assigned", note or f"assigned to {assignee}", sets, now)
+                                change, note or f"assigned to {assignee}", now)
 
     def close(self, alert_id: int, who: str, reason: str, note: str | None = None,
               at: float | None = None) -> Alert:
@@ -374,23 +426,27 @@ class AlertStore:
             raise TriageError(f"unknown close reason {reason!r}",
                               hint=f"use one of {', '.join(CLOSE_REASONS)}")
         now = time.time() if at is None else at
-        alert = self.get(alert_id)
-        sets: dict[str, Any] = {"close_reason": reason, "closed": now}
-        if alert.acknowledged is None:
-            sets["acknowledged"] = now
+
+        def change(alert: Alert) -> tuple[str, dict[str, Any]]:
+            sets: dict[str, Any] = {"close_reason": reason, "closed": now}
+            if alert.acknowledged is None:
+                sets["acknowledged"] = now
+            return "closed", sets
+
         return self._transition(alert_id, who, "close", ("new", "acknowledged", "assigned"),
-                                "closed", note or reason, sets, now)
+                                change, note or reason, now)
 
     def reopen(self, alert_id: int, who: str, note: str | None = None,
                at: float | None = None) -> Alert:
-        alert = self.get(alert_id)
-        to = "assigned" if alert.assignee else "acknowledged"
-        return self._transition(alert_id, who, "reopen", ("closed",), to, note,
-                                {"close_reason": None, "closed": None}, at)
+        def change(alert: Alert) -> tuple[str, dict[str, Any]]:
+            to = "assigned" if (alert.assignee or "").strip() else "acknowledged"
+            return to, {"close_reason": None, "closed": None}
+
+        return self._transition(alert_id, who, "reopen", ("closed",), change, note, at)
 
     def note(self, alert_id: int, who: str, note: str) -> None:
-        alert = self.get(alert_id)
-        with self.conn:
+        with self._writing():
+            alert = self.get(alert_id)
             self._history(alert_id, who, "note", alert.status, alert.status, note)
 
     # -- statistics --------------------------------------------------------------------

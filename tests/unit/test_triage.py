@@ -4,7 +4,9 @@ on the real engine and the collector's store schema (in memory)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,9 @@ import pytest
 from socctl.detection.engine import Hit
 from socctl.detection.loader import load_rules
 from socctl.detection.model import Suppression
-from socctl.detection.runner import Detector
+from socctl.detection.runner import Detector, open_db
 from socctl.detection.testing import event_row, insert_rows, open_store
+from socctl.store.sqlite import StoreBusy
 from socctl.triage.store import AlertStore, TriageError
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
@@ -200,3 +203,70 @@ def test_a_correlation_of_a_correlation_reaches_back_both_timespans(
     detector.run(conn, incremental=True)
     titles = {a.rule_title for a in AlertStore(conn).query()}
     assert any(t.startswith("SSH Successful Login After Brute Force") for t in titles), titles
+
+
+# -- concurrency: two connections on one store file, as two processes would have ----------
+
+def two_stores(path: Path) -> tuple[AlertStore, AlertStore]:
+    """Two AlertStores on one file, opened as the CLI opens it. The second waits at most
+    0.1 s for the write lock, so a command that must wait fails fast instead of after 30 s."""
+    open_store(path).close()  # the collector's schema
+    first, second = AlertStore(open_db(path)), AlertStore(open_db(path))
+    second.conn.execute("PRAGMA busy_timeout = 100")
+    return first, second
+
+
+def when_it_runs(store: AlertStore, prefix: str, action: Callable[[], None]) -> list[str]:
+    """Run ``action`` once, as ``store``'s connection starts its first statement beginning
+    with ``prefix``: another process's command landing at exactly that point of this one."""
+    fired: list[str] = []
+
+    def trace(sql: str) -> None:
+        if not fired and sql.lstrip().upper().startswith(prefix):
+            fired.append(sql)
+            action()
+
+    store.conn.set_trace_callback(trace)
+    return fired
+
+
+def assert_audit_trail_true(store: AlertStore, alert_id: int) -> None:
+    history = store.history(alert_id)
+    for before, after in itertools.pairwise(history):
+        assert after.from_status == before.to_status, [h.to_dict() for h in history]
+    alert = store.get(alert_id)
+    assert alert.status == history[-1].to_status
+    closed = alert.status == "closed"
+    assert (alert.close_reason is not None, alert.closed is not None) == (closed, closed), alert
+
+
+@pytest.mark.parametrize("moment", ["BEGIN", "UPDATE ALERTS"])
+def test_two_analysts_on_one_alert_one_wins_and_the_trail_stays_true(
+        tmp_path: Path, moment: str) -> None:
+    """Ana acks alert 1 while Bob closes it. Both commands succeeded: the ack's status
+    check was read outside its write, so the alert ended acknowledged with a close reason
+    and close time, and the trail said "ana: new -> acknowledged" after Bob's close.
+    Bob's close lands as Ana's command starts its transaction, or at its UPDATE."""
+    ana, bob = two_stores(tmp_path / "events.db")
+    aid = ana.record([hit(XSS.id, "198.18.1.1", T0, "e1")], RULESET.rules).new_alerts[0]
+    outcome: dict[str, str] = {}
+
+    def bob_closes() -> None:
+        try:
+            bob.close(aid, "bob", "false_positive")
+            outcome["bob"] = "closed"
+        except StoreBusy:  # Ana's command holds the store: Bob retries later
+            outcome["bob"] = "busy"
+
+    fired = when_it_runs(ana, moment, bob_closes)
+    try:
+        ana.acknowledge(aid, "ana")
+        outcome["ana"] = "acknowledged"
+    except TriageError as exc:
+        assert "is closed: cannot acknowledge" in str(exc)
+        outcome["ana"] = "refused"
+    ana.conn.set_trace_callback(None)
+    assert fired and "bob" in outcome
+    assert outcome in ({"bob": "closed", "ana": "refused"},
+                       {"bob": "busy", "ana": "acknowledged"}), outcome
+    assert_audit_trail_true(bob, aid)
