@@ -228,7 +228,9 @@ class AlertStore:
         by_id = {r.id: r for r in rules}
         result = RecordResult()
         ordered = sorted(hits, key=lambda h: (h.rule_id, h.first_ts))
-        with self.conn:
+        # the lock from the first read: two runs at once each saw "no alert holds this
+        # event" and opened one; a hit joined an alert an analyst closed in between
+        with self._writing():
             for hit in ordered:
                 result.hits += 1
                 rule = by_id[hit.rule_id]
@@ -267,22 +269,37 @@ class AlertStore:
                     alert_id = int(row[0])
                     if alert_id not in result.new_alerts + result.updated_alerts:
                         result.updated_alerts.append(alert_id)
-                added = 0
-                for event_id in hit.event_ids:
-                    cur = self.conn.execute(
-                        "INSERT OR IGNORE INTO alert_events (alert_id, event_id, ts) "
-                        "SELECT ?, ?, (SELECT ts FROM events WHERE id = ?)",
-                        (alert_id, event_id, event_id))
-                    added += cur.rowcount
-                result.new_events += added
+                added = self._add_events(alert_id, hit.event_ids)
+                result.new_events += len(added)
+                # from the rows this hit added, not a recount of the alert's rows: that was
+                # quadratic (8,000 hits from one scanner: 27 s under the write lock)
+                stamps = [ts for ts in added if ts is not None]
                 self.conn.execute(
-                    "UPDATE alerts SET count = (SELECT COUNT(*) FROM alert_events WHERE "
-                    "alert_id = :id), first_seen = MIN(first_seen, COALESCE((SELECT MIN(ts) "
-                    "FROM alert_events WHERE alert_id = :id), first_seen)), last_seen = "
-                    "MAX(last_seen, COALESCE((SELECT MAX(ts) FROM alert_events WHERE "
-                    "alert_id = :id), last_seen)) WHERE id = :id", {"id": alert_id})
+                    "UPDATE alerts SET count = count + :added, first_seen = MIN(first_seen, "
+                    "COALESCE(:lo, first_seen)), last_seen = MAX(last_seen, COALESCE(:hi, "
+                    "last_seen)) WHERE id = :id",
+                    {"id": alert_id, "added": len(added), "lo": min(stamps, default=None),
+                     "hi": max(stamps, default=None)})
         result.updated_alerts = [a for a in result.updated_alerts if a not in result.new_alerts]
         return result
+
+    def _add_events(self, alert_id: int, event_ids: Sequence[str]) -> list[float | None]:
+        """Link the events to the alert; the times (None: not in the events table) of the
+        ones it did not hold yet."""
+        ids = list(dict.fromkeys(event_ids))
+        times: dict[str, float] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            times.update(self.conn.execute(
+                f"SELECT id, ts FROM events WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        added: list[float | None] = []
+        for event_id in ids:
+            ts = times.get(event_id)
+            if self.conn.execute("INSERT OR IGNORE INTO alert_events (alert_id, event_id, ts) "
+                                 "VALUES (?,?,?)", (alert_id, event_id, ts)).rowcount:
+                added.append(ts)
+        return added
 
     def _has_new_event(self, rule_id: str, key: str, event_ids: Sequence[str]) -> bool:
         ids = list(dict.fromkeys(event_ids))
@@ -303,10 +320,12 @@ class AlertStore:
         return int(row[0]) if row else 0
 
     def set_checkpoint(self, name: str, rowid: int) -> None:
-        with self.conn:
+        """Never backwards: of two runs at once, the one that started first (with the lower
+        top rowid) may finish last, and the next run evaluated those rows again."""
+        with self._writing():
             self.conn.execute(
                 "INSERT INTO detect_checkpoint VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
-                "last_rowid=excluded.last_rowid, updated=excluded.updated",
+                "last_rowid = MAX(last_rowid, excluded.last_rowid), updated = excluded.updated",
                 (name, rowid, time.time()))
 
     # -- triage side -------------------------------------------------------------------
