@@ -272,14 +272,20 @@ class AlertStore:
                 added = self._add_events(alert_id, hit.event_ids)
                 result.new_events += len(added)
                 # from the rows this hit added, not a recount of the alert's rows: that was
-                # quadratic (8,000 hits from one scanner: 27 s under the write lock)
+                # quadratic (8,000 hits from one scanner: 27 s under the write lock). The
+                # times are the events' own: a correlation's hit starts at its window's
+                # start, up to a timespan before the first event, and an analyst pivoting
+                # on first_seen looked five minutes early. The hit's bounds only stand in
+                # for events that are not in the events table.
                 stamps = [ts for ts in added if ts is not None]
                 self.conn.execute(
-                    "UPDATE alerts SET count = count + :added, first_seen = MIN(first_seen, "
-                    "COALESCE(:lo, first_seen)), last_seen = MAX(last_seen, COALESCE(:hi, "
-                    "last_seen)) WHERE id = :id",
-                    {"id": alert_id, "added": len(added), "lo": min(stamps, default=None),
-                     "hi": max(stamps, default=None)})
+                    "UPDATE alerts SET count = count + :added, "
+                    "first_seen = CASE WHEN :new THEN :lo ELSE MIN(first_seen, :lo) END, "
+                    "last_seen = CASE WHEN :new THEN :hi ELSE MAX(last_seen, :hi) END "
+                    "WHERE id = :id",
+                    {"id": alert_id, "added": len(added), "new": row is None,
+                     "lo": min(stamps) if stamps else hit.first_ts,
+                     "hi": max(stamps) if stamps else hit.last_ts})
         result.updated_alerts = [a for a in result.updated_alerts if a not in result.new_alerts]
         return result
 

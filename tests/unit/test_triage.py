@@ -362,3 +362,13 @@ def test_recording_hits_on_one_alert_is_linear(conn: sqlite3.Connection) -> None
     assert large < 2.5 * small, (small, large)  # quadratic: ~4x
     counts = sorted(a.count for a in AlertStore(conn).query())
     assert counts == [500, 1000]
+
+
+def test_a_correlation_alert_is_seen_from_its_first_event_not_its_window_start(
+        conn: sqlite3.Connection, detector: Detector) -> None:
+    """Twelve failed logins in 11 s: the brute-force alert's first_seen was the 5-minute
+    window's start, 4 min 49 s before the first failure."""
+    insert_rows(conn, [ssh_fail("198.18.6.6", T0 + i, i) for i in range(12)])
+    detector.run(conn)
+    [brute] = [a for a in AlertStore(conn).query() if a.rule_id == BRUTE.id]
+    assert (brute.first_seen, brute.last_seen, brute.count) == (T0, T0 + 11, 12)
