@@ -5,6 +5,11 @@
   a count is exact and an event is never counted twice).
 * ``alert_history``: the audit trail; triggers make it append-only (no UPDATE, no DELETE).
 * ``detect_checkpoint``: the last stored row a scheduled run has evaluated.
+* ``suppressed_hits``: per suppression, rule and entity, how many distinct events it kept
+  from being alerts; ``suppressed_events`` lists them (as ``alert_events`` does for alerts).
+
+Every table is ``CREATE ... IF NOT EXISTS``: a store made by an older socctl gets the new
+ones when it is first opened and keeps its rows.
 """
 
 from __future__ import annotations
@@ -61,9 +66,14 @@ CREATE TABLE IF NOT EXISTS detect_checkpoint (
 );
 CREATE TABLE IF NOT EXISTS suppressed_hits (
   suppression_id TEXT NOT NULL, rule_id TEXT NOT NULL, entity_key TEXT NOT NULL,
-  count INTEGER NOT NULL, last_seen REAL NOT NULL,
+  count INTEGER NOT NULL, last_seen REAL NOT NULL,  -- count: distinct suppressed events
   PRIMARY KEY (suppression_id, rule_id, entity_key)
 );
+CREATE TABLE IF NOT EXISTS suppressed_events (
+  suppression_id TEXT NOT NULL, rule_id TEXT NOT NULL, entity_key TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  PRIMARY KEY (suppression_id, rule_id, entity_key, event_id)
+) WITHOUT ROWID;
 """
 
 
@@ -239,10 +249,17 @@ class AlertStore:
                 sup = suppression_for(suppressions, rule, entity, today)
                 if sup is not None:
                     result.suppressed += 1
+                    # distinct events, as alerts count them: a re-run over the same events
+                    # (--all, --since, a correlation reaching back) counted them again
+                    kept = self.conn.executemany(
+                        "INSERT OR IGNORE INTO suppressed_events VALUES (?,?,?,?)",
+                        [(sup.id, rule.id, key, e) for e in dict.fromkeys(hit.event_ids)]
+                    ).rowcount
                     self.conn.execute(
-                        "INSERT INTO suppressed_hits VALUES (?,?,?,1,?) ON CONFLICT DO UPDATE "
-                        "SET count = count + 1, last_seen = MAX(last_seen, excluded.last_seen)",
-                        (sup.id, rule.id, key, hit.last_ts))
+                        "INSERT INTO suppressed_hits VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE "
+                        "SET count = count + excluded.count, "
+                        "last_seen = MAX(last_seen, excluded.last_seen)",
+                        (sup.id, rule.id, key, max(kept, 0), hit.last_ts))
                     continue
                 if not self._has_new_event(rule.id, key, hit.event_ids):
                     result.already_alerted += 1
