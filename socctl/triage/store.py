@@ -15,6 +15,7 @@ ones when it is first opened and keeps its rows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 import sqlite3
@@ -155,15 +156,35 @@ def _entity_key(entity: dict[str, str | None]) -> str:
     return json.dumps(entity, sort_keys=True)
 
 
+@functools.lru_cache(maxsize=4096)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def _value_matches(pattern: str, value: str | None) -> bool:
+    """A network (CIDR or one address) contains an address; anything else is the same
+    text, case aside. Every pattern with a "/" was taken for a CIDR, so a suppression of a
+    user agent ("sqlmap/1.7.2") or a URL path ("/wp-login.php"), even one written by
+    ``alerts suppress``, never matched."""
     if value is None:
         return False
-    if "/" in pattern:
-        try:
-            return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
-        except ValueError:
-            return False
-    return pattern.lower() == value.lower()
+    network = _network(pattern)
+    if network is not None:
+        address = _address(value)
+        if address is not None:
+            return address in network
+    return pattern.casefold() == value.casefold()
 
 
 def suppression_for(suppressions: Sequence[Suppression], rule: Rule,

@@ -17,7 +17,7 @@ from socctl.detection.model import Suppression
 from socctl.detection.runner import Detector, open_db
 from socctl.detection.testing import event_row, insert_rows, open_store
 from socctl.store.sqlite import StoreBusy
-from socctl.triage.store import AlertStore, TriageError
+from socctl.triage.store import AlertStore, TriageError, suppression_for
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
 RULESET = load_rules(DETECTIONS)
@@ -404,3 +404,23 @@ def test_a_store_from_before_suppressed_events_opens_and_keeps_its_numbers(
                           owner="soc", reason="SOC scanner", expires=dt.date(2099, 1, 1))
     store.record([hit(XSS.id, "198.19.128.7", T0, "s1")], RULESET.rules, [scanner])
     assert store.stats()["suppressed_hits"] == 8
+
+
+@pytest.mark.parametrize(("field", "pattern", "value", "suppressed"), [
+    ("user_agent.original", "sqlmap/1.7.2#stable (https://sqlmap.org)",
+     "sqlmap/1.7.2#stable (https://sqlmap.org)", True),
+    ("user_agent.original", "SQLMAP/1.7.2", "sqlmap/1.7.2", True),
+    ("url.path", "/wp-login.php", "/wp-login.php", True),
+    ("url.path", "/wp-login.php", "/wp-admin.php", False),
+    ("source.ip", "198.19.128.0/25", "198.19.128.7", True),
+    ("source.ip", "198.19.128.0/25", "198.19.128.200", False),
+    ("source.ip", "2001:db8::/32", "2001:DB8::1", True),
+    ("source.ip", "198.18.9.9", "198.18.9.9", True),
+    ("host.name", "10.0.0.0/8", "web-10", False),  # a network never equals a name
+])
+def test_a_suppression_compares_text_as_text_and_addresses_by_network(
+        field: str, pattern: str, value: str, suppressed: bool) -> None:
+    sup = Suppression(id="x", rule="*", match={field: pattern}, owner="soc",
+                      reason="pentest window", expires=dt.date(2099, 1, 1))
+    found = suppression_for([sup], XSS, {field: value}, dt.date(2026, 11, 22))
+    assert (found is not None) == suppressed
