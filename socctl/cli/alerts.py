@@ -202,12 +202,14 @@ def suppress(app: AppContext, alert_id: int, reason: str, expires: dt.datetime,
 
     The file is content: review and commit it with the rules, so tuning survives updates.
     """
+    from socctl.triage.store import day_in
     from socctl.triage.suppress import add_suppression
 
     s = _store(app, store)
     alert = s.get(alert_id)
     path, entry = add_suppression(rules_dir(app, rules), alert, owner=owner or _who(who),
-                                  reason=reason, expires=expires.date())
+                                  reason=reason, expires=expires.date(),
+                                  today=day_in(app.settings.timezone))
     if close_it and alert.status != "closed":
         s.close(alert_id, _who(who), "benign", f"suppressed: {entry.id} ({reason})")
     if render.is_json():

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from socctl.config import DEFAULT_TIMEZONE, tzinfo_of
 from socctl.detection.engine import Hit
 from socctl.detection.model import LEVEL_ORDER, Rule, Suppression, parse_duration
 from socctl.errors import SocctlError
@@ -152,6 +153,13 @@ def _iso(ts: float | None) -> str | None:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
+def day_in(timezone: str, now: float | None = None) -> dt.date:
+    """The date at ``now`` on the clock ``timezone`` names (the ``timezone`` setting): a
+    suppression's ``expires`` is its last day on the agency's clock, not UTC's."""
+    return dt.datetime.fromtimestamp(time.time() if now is None else now,
+                                     tzinfo_of(timezone)).date()
+
+
 def _entity_key(entity: dict[str, str | None]) -> str:
     return json.dumps(entity, sort_keys=True)
 
@@ -243,8 +251,8 @@ class AlertStore:
 
     # -- detection side ----------------------------------------------------------------
     def record(self, hits: Iterable[Hit], rules: Sequence[Rule],
-               suppressions: Sequence[Suppression] = (), *, now: float | None = None
-               ) -> RecordResult:
+               suppressions: Sequence[Suppression] = (), *, now: float | None = None,
+               timezone: str = DEFAULT_TIMEZONE) -> RecordResult:
         """Group hits into alerts: one open alert per rule and entity within the window.
 
         A hit extends the newest alert of its rule and entity whose last event is within
@@ -253,9 +261,11 @@ class AlertStore:
         new to the alerts of its rule and entity, closed ones included, changes nothing: a
         re-run over the same events (``--all``, ``--from``) once reopened, as a new alert,
         every false positive an analyst had closed.
+
+        A suppression applies through its ``expires`` day on the ``timezone`` clock.
         """
         now = time.time() if now is None else now
-        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        today = day_in(timezone, now)
         by_id = {r.id: r for r in rules}
         result = RecordResult()
         ordered = sorted(hits, key=lambda h: (h.rule_id, h.first_ts))

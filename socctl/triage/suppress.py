@@ -16,7 +16,9 @@ FILE = "suppressions/from-triage.yml"
 
 
 def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
-                    expires: dt.date) -> tuple[Path, Suppression]:
+                    expires: dt.date, today: dt.date) -> tuple[Path, Suppression]:
+    """Append a suppression of this alert's rule and entity; ``today`` is the agency's
+    date (:func:`socctl.triage.store.day_in`), the one ``expires`` is judged against."""
     path = rules / FILE
     data: dict[str, list[dict[str, object]]] = {"suppressions": []}
     if path.exists():
@@ -30,7 +32,7 @@ def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
     while sid in existing:
         sid, n = f"{slug}-{n}", n + 1
     entry = Suppression(id=sid, rule=alert.rule_id, match=match, owner=owner, reason=reason,
-                        expires=expires, created=dt.date.today())
+                        expires=expires, created=today)
     data["suppressions"].append(entry.model_dump(mode="json", exclude_none=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Written by 'socctl alerts suppress'; review and commit with the rules.\n"

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from socctl.config import load_settings
 from socctl.detection.engine import Hit
 from socctl.detection.loader import load_rules
 from socctl.detection.model import Suppression
 from socctl.detection.runner import Detector, open_db
 from socctl.detection.testing import event_row, insert_rows, open_store
+from socctl.errors import ConfigError
 from socctl.store.sqlite import StoreBusy
-from socctl.triage.store import AlertStore, TriageError, suppression_for
+from socctl.triage.store import AlertStore, TriageError, day_in, suppression_for
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
 RULESET = load_rules(DETECTIONS)
@@ -424,3 +426,32 @@ def test_a_suppression_compares_text_as_text_and_addresses_by_network(
                       reason="pentest window", expires=dt.date(2099, 1, 1))
     found = suppression_for([sup], XSS, {field: value}, dt.date(2026, 11, 22))
     assert (found is not None) == suppressed
+
+
+@pytest.mark.parametrize(("at", "timezone", "suppressed"), [
+    ("2026-12-31T23:30:00+07:00", "Asia/Ho_Chi_Minh", True),
+    ("2027-01-01T00:30:00+07:00", "Asia/Ho_Chi_Minh", False),
+    ("2027-01-01T06:59:00+07:00", "Asia/Ho_Chi_Minh", False),  # still Dec 31 in UTC
+    ("2027-01-01T06:59:00+07:00", "UTC", True),  # a store configured for UTC
+])
+def test_a_suppression_ends_at_midnight_on_the_agencys_clock(
+        conn: sqlite3.Connection, at: str, timezone: str, suppressed: bool) -> None:
+    """"Last day 2026-12-31" went on suppressing until 07:00 on Jan 1 in Hanoi: expiry
+    was judged on the UTC date."""
+    pentest = Suppression(id="pentest", rule="*", match={"source.ip": "198.18.8.8"},
+                          owner="soc", reason="pentest window", expires=dt.date(2026, 12, 31))
+    now = dt.datetime.fromisoformat(at).timestamp()
+    result = AlertStore(conn).record([hit(XSS.id, "198.18.8.8", now, "p1")], RULESET.rules,
+                                     [pentest], now=now, timezone=timezone)
+    assert result.suppressed == int(suppressed)
+
+
+def test_the_agencys_day_is_the_timezone_setting(tmp_path: Path) -> None:
+    late_utc = dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.UTC).timestamp()
+    assert day_in(load_settings(environ={}).timezone, late_utc) == dt.date(2027, 1, 1)
+    assert day_in("UTC", late_utc) == dt.date(2026, 12, 31)
+    assert load_settings(environ={"SOCCTL_TIMEZONE": "UTC"}).timezone == "UTC"
+    config = tmp_path / "socctl.toml"
+    config.write_text('[socctl]\ntimezone = "Asia/Saigon7"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"socctl.toml:2: socctl.timezone: unknown time "):
+        load_settings(config, environ={})
