@@ -182,9 +182,17 @@ def reopen(app: AppContext, ids: tuple[int, ...], who: str | None, note: str | N
     _each(ids, lambda i: s.reopen(i, _who(who), note))
 
 
+def _reason(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if len(value.strip()) < 5:
+        raise click.BadParameter(f"{value!r} is too short: at least 5 characters saying why "
+                                 "matches like this one are not alerts")
+    return value.strip()
+
+
 @group.command("suppress")
 @click.argument("alert_id", type=int)
-@click.option("--reason", required=True, help="Why matches like this one are not alerts.")
+@click.option("--reason", required=True, callback=_reason,
+              help="Why matches like this one are not alerts (5 characters or more).")
 @click.option("--expires", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="Last day the suppression applies (YYYY-MM-DD).")
 @click.option("--owner", help="Who answers for it (default: --who).")
@@ -205,11 +213,14 @@ def suppress(app: AppContext, alert_id: int, reason: str, expires: dt.datetime,
     from socctl.triage.store import day_in
     from socctl.triage.suppress import add_suppression
 
+    today = day_in(app.settings.timezone)
+    if expires.date() < today:
+        raise click.BadParameter(f"{expires.date()} is in the past (today is {today}, "
+                                 f"{app.settings.timezone})", param_hint="'--expires'")
     s = _store(app, store)
     alert = s.get(alert_id)
     path, entry = add_suppression(rules_dir(app, rules), alert, owner=owner or _who(who),
-                                  reason=reason, expires=expires.date(),
-                                  today=day_in(app.settings.timezone))
+                                  reason=reason, expires=expires.date(), today=today)
     if close_it and alert.status != "closed":
         s.close(alert_id, _who(who), "benign", f"suppressed: {entry.id} ({reason})")
     if render.is_json():

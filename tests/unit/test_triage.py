@@ -20,6 +20,7 @@ from socctl.detection.testing import event_row, insert_rows, open_store
 from socctl.errors import ConfigError
 from socctl.store.sqlite import StoreBusy
 from socctl.triage.store import AlertStore, TriageError, day_in, suppression_for
+from socctl.triage.suppress import add_suppression
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
 RULESET = load_rules(DETECTIONS)
@@ -455,3 +456,14 @@ def test_the_agencys_day_is_the_timezone_setting(tmp_path: Path) -> None:
     config.write_text('[socctl]\ntimezone = "Asia/Saigon7"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"socctl.toml:2: socctl.timezone: unknown time "):
         load_settings(config, environ={})
+
+
+def test_a_suppression_the_model_refuses_is_a_located_error_and_nothing_is_written(
+        conn: sqlite3.Connection, tmp_path: Path) -> None:
+    store = AlertStore(conn)
+    alert = store.get(store.record([hit(XSS.id, "198.18.1.1", T0, "a")], RULESET.rules
+                                   ).new_alerts[0])
+    with pytest.raises(TriageError, match=r"from-triage.yml: owner: suppression owner: "):
+        add_suppression(tmp_path, alert, owner="", reason="known scanner",
+                        expires=dt.date(2099, 1, 1), today=dt.date(2026, 11, 22))
+    assert not (tmp_path / "suppressions").exists()

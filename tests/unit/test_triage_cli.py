@@ -1,0 +1,71 @@
+"""`socctl alerts` as an analyst runs it, on a store file of known alerts: what is refused
+(exit code, message, nothing changed), what is shown, and what a script gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from socctl.cli.main import cli
+from socctl.detection.engine import Hit
+from socctl.detection.loader import load_rules
+from socctl.detection.runner import open_db
+from socctl.detection.testing import open_store
+from socctl.triage.store import AlertStore
+
+DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
+RULESET = load_rules(DETECTIONS)
+XSS = next(r for r in RULESET.rules if r.title.startswith("Cross-Site"))
+T0 = 1_795_000_000.0
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Alert 1 on 198.18.1.1, alert 2 on an entity with no value (a PostgreSQL line
+    without %h names no source)."""
+    monkeypatch.setenv("SOCCTL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SOCCTL_USER", "ana")
+    path = tmp_path / "events.db"
+    open_store(path).close()
+    conn = open_db(path)
+    AlertStore(conn).record([Hit(XSS.id, (("source.ip", "198.18.1.1"),), ("a",), T0, T0),
+                             Hit(XSS.id, (("source.ip", None),), ("b",), T0, T0)],
+                            RULESET.rules)
+    conn.close()
+    return path
+
+
+def alerts(db: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["alerts", *args, "--store", str(db)])
+
+
+def status(db: Path, alert_id: int) -> str:
+    conn = open_db(db)
+    try:
+        return AlertStore(conn).get(alert_id).status
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("alert_id", "options", "code", "message"), [
+    ("1", ["--reason", "FP"], 2, "'FP' is too short: at least 5 characters"),
+    ("1", ["--reason", "known scanner", "--expires", "2020-01-31"], 2,
+     "2020-01-31 is in the past"),
+    ("2", ["--reason", "known scanner"], 1,
+     "alert 2 has no entity value (source.ip is empty): nothing for a suppression to match"),
+])
+def test_a_bad_suppression_is_refused_clearly_and_nothing_is_written_or_closed(
+        db: Path, tmp_path: Path, alert_id: str, options: list[str], code: int,
+        message: str) -> None:
+    """A short reason or an empty entity was "internal error: ValidationError" (exit 70);
+    an expiry six years ago was written, never applied, and closed the alert as benign."""
+    rules = tmp_path / "det"
+    if "--expires" not in options:
+        options = [*options, "--expires", "2099-01-01"]
+    result = alerts(db, "suppress", alert_id, *options, "--rules", str(rules))
+    assert result.exit_code == code, result.output
+    assert message in result.output and "internal error" not in result.output
+    assert not (rules / "suppressions").exists()
+    assert status(db, int(alert_id)) == "new"
