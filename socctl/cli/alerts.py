@@ -140,9 +140,16 @@ def ack(app: AppContext, ids: tuple[int, ...], who: str | None, note: str | None
     _each(ids, lambda i: s.acknowledge(i, _who(who), note))
 
 
+def _analyst(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("must name an analyst (it is empty)")
+    return value.strip()
+
+
 @group.command("assign")
 @click.argument("ids", type=int, nargs=-1, required=True)
-@click.option("--to", "assignee", required=True, help="Analyst the alerts go to.")
+@click.option("--to", "assignee", required=True, callback=_analyst,
+              help="Analyst the alerts go to.")
 @who_option
 @note_option
 @store_option

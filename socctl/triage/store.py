@@ -482,6 +482,12 @@ class AlertStore:
 
     def assign(self, alert_id: int, who: str, assignee: str, note: str | None = None,
                at: float | None = None) -> Alert:
+        """To ``assignee`` (stripped). A blank one was stored as "": assigned to nobody,
+        and a reopen sent the alert to acknowledged instead of back to its analyst."""
+        assignee = assignee.strip()
+        if not assignee:
+            raise TriageError(f"cannot assign alert {alert_id} to nobody: the assignee is "
+                              "empty", hint="name the analyst it goes to")
         now = time.time() if at is None else at
 
         def change(alert: Alert) -> tuple[str, dict[str, Any]]:

@@ -467,3 +467,15 @@ def test_a_suppression_the_model_refuses_is_a_located_error_and_nothing_is_writt
         add_suppression(tmp_path, alert, owner="", reason="known scanner",
                         expires=dt.date(2099, 1, 1), today=dt.date(2026, 11, 22))
     assert not (tmp_path / "suppressions").exists()
+
+
+def test_the_library_refuses_a_blank_assignee_and_reopen_returns_to_the_analyst(
+        conn: sqlite3.Connection) -> None:
+    store = AlertStore(conn)
+    aid = store.record([hit(XSS.id, "198.18.1.1", T0, "a")], RULESET.rules).new_alerts[0]
+    with pytest.raises(TriageError, match="assignee is empty"):
+        store.assign(aid, "ana", " ")
+    assert store.get(aid).status == "new"
+    assert store.assign(aid, "ana", " bob ").assignee == "bob"
+    store.close(aid, "bob", "benign")
+    assert store.reopen(aid, "bob").status == "assigned"

@@ -69,3 +69,12 @@ def test_a_bad_suppression_is_refused_clearly_and_nothing_is_written_or_closed(
     assert message in result.output and "internal error" not in result.output
     assert not (rules / "suppressions").exists()
     assert status(db, int(alert_id)) == "new"
+
+
+@pytest.mark.parametrize("to", ["", "   "])
+def test_an_alert_cannot_be_assigned_to_nobody(db: Path, to: str) -> None:
+    """`--to ""` was stored as assigned to "", and a reopen then gave "acknowledged"."""
+    result = alerts(db, "assign", "1", "--to", to)
+    assert result.exit_code == 2, result.output
+    assert "must name an analyst" in result.output
+    assert status(db, 1) == "new"
