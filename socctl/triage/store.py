@@ -542,8 +542,11 @@ class AlertStore:
                  ).fetchone()[0]
         per_rule = []
         for rule_id, title, total, closed, fp, events in q(
-                "SELECT rule_id, rule_title, COUNT(*), SUM(status='closed'), "
-                "SUM(close_reason='false_positive'), SUM(count) FROM alerts "
+                # SUM over rows that are all NULL (no alert closed yet) is NULL, which a
+                # script summing false_positives met as null: counts are 0 then
+                "SELECT rule_id, rule_title, COUNT(*), COALESCE(SUM(status='closed'), 0), "
+                "COALESCE(SUM(close_reason='false_positive'), 0), COALESCE(SUM(count), 0) "
+                "FROM alerts "
                 "GROUP BY rule_id ORDER BY COUNT(*) DESC, SUM(count) DESC"):
             per_rule.append({"rule_id": rule_id, "rule_title": title, "alerts": total,
                              "events": events, "closed": closed,

@@ -479,3 +479,13 @@ def test_the_library_refuses_a_blank_assignee_and_reopen_returns_to_the_analyst(
     assert store.assign(aid, "ana", " bob ").assignee == "bob"
     store.close(aid, "bob", "benign")
     assert store.reopen(aid, "bob").status == "assigned"
+
+
+def test_stats_count_zero_false_positives_for_a_rule_with_nothing_closed(
+        conn: sqlite3.Connection) -> None:
+    """`false_positives` was null (SUM over NULL close reasons) while `closed` was 0."""
+    AlertStore(conn).record([hit(XSS.id, "198.18.1.1", T0, "a")], RULESET.rules)
+    [rule] = AlertStore(conn).stats()["per_rule"]
+    assert (rule["closed"], rule["false_positives"], rule["false_positive_rate"]) == (
+        0, 0, None)
+    assert sum(r["false_positives"] for r in AlertStore(conn).stats()["per_rule"]) == 0
