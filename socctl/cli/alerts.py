@@ -67,20 +67,34 @@ def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
                                                "critical"]), help="Minimum level.")
 @click.option("--rule", help="Rule id or part of its title.")
 @click.option("--since", help="Last seen within this duration (e.g. 24h).")
+@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="At most this many, newest activity first (0: all).")
 @store_option
 @click.pass_obj
 def list_cmd(app: AppContext, status: tuple[str, ...], severity: str | None,
-             rule: str | None, since: str | None, store: Path | None) -> None:
-    """Alerts, newest activity first."""
+             rule: str | None, since: str | None, limit: int, store: Path | None) -> None:
+    """Alerts, newest activity first.
+
+    A list cut at --limit says so on stderr ("showing 1000 of 1005"); -o json stays a
+    list of alerts.
+    """
     from socctl.cli.options import duration_seconds
 
     since_ts = time.time() - duration_seconds(since) if since else None
     statuses = [s for s in status if s != "open"]
     if "open" in status:
         statuses += ["new", "acknowledged", "assigned"]
-    alerts = _store(app, store).query(status=statuses, min_level=severity, rule=rule,
-                                      since=since_ts)
+    s = _store(app, store)
+    alerts = s.query(status=statuses, min_level=severity, rule=rule, since=since_ts,
+                     limit=limit or None)
+    total = len(alerts)
+    if limit and total == limit:
+        total = s.count(status=statuses, min_level=severity, rule=rule, since=since_ts)
     _print_alerts(alerts)
+    if total > len(alerts):
+        render.err_console.print(f"showing {len(alerts)} of {total} alerts, newest activity "
+                                 "first (use --limit N, or --limit 0 for all)",
+                                 highlight=False, soft_wrap=True)
 
 
 @group.command("show")

@@ -410,27 +410,24 @@ class AlertStore:
                      acknowledged=row[13], closed=row[14], sample_event_ids=samples)
 
     def query(self, *, status: Sequence[str] = (), min_level: str | None = None,
-             rule: str | None = None, since: float | None = None,
-             limit: int = 1000) -> list[Alert]:
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if status:
-            where.append(f"status IN ({','.join('?' for _ in status)})")
-            args.extend(status)
-        if min_level:
-            levels = [lv for lv, n in LEVEL_ORDER.items() if n >= LEVEL_ORDER[min_level]]
-            where.append(f"level IN ({','.join('?' for _ in levels)})")
-            args.extend(levels)
-        if rule:
-            where.append("(rule_id = ? OR rule_title LIKE ?)")
-            args.extend([rule, f"%{rule}%"])
-        if since is not None:
-            where.append("last_seen >= ?")
-            args.append(since)
+              rule: str | None = None, since: float | None = None,
+              limit: int | None = 1000) -> list[Alert]:
+        """Matching alerts, newest activity first; at most ``limit`` (None: all). How
+        many match in all is :meth:`count` with the same filters."""
+        where, args = _filters(status, min_level, rule, since)
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)} "
-            "ORDER BY last_seen DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+            f"SELECT {_COLUMNS} FROM alerts WHERE {where} "
+            "ORDER BY last_seen DESC, id DESC LIMIT ?",
+            [*args, -1 if limit is None else limit]).fetchall()
         return [self._alert(r) for r in rows]
+
+    def count(self, *, status: Sequence[str] = (), min_level: str | None = None,
+              rule: str | None = None, since: float | None = None) -> int:
+        """How many alerts :meth:`query` would return without a limit: a list cut at
+        its limit says so (1,005 alerts were shown as "1000 alert(s)")."""
+        where, args = _filters(status, min_level, rule, since)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}",
+                                     args).fetchone()[0])
 
     def events(self, alert_id: int, limit: int = 50) -> list[dict[str, Any]]:
         """The stored events an alert covers (from the events table)."""
@@ -562,6 +559,26 @@ class AlertStore:
             "noisiest_rules": per_rule[:top],
             "suppressed_hits": suppressed,
         }
+
+
+def _filters(status: Sequence[str], min_level: str | None, rule: str | None,
+             since: float | None) -> tuple[str, list[Any]]:
+    where: list[str] = ["1"]
+    args: list[Any] = []
+    if status:
+        where.append(f"status IN ({','.join('?' for _ in status)})")
+        args.extend(status)
+    if min_level:
+        levels = [lv for lv, n in LEVEL_ORDER.items() if n >= LEVEL_ORDER[min_level]]
+        where.append(f"level IN ({','.join('?' for _ in levels)})")
+        args.extend(levels)
+    if rule:
+        where.append("(rule_id = ? OR rule_title LIKE ?)")
+        args.extend([rule, f"%{rule}%"])
+    if since is not None:
+        where.append("last_seen >= ?")
+        args.append(since)
+    return " AND ".join(where), args
 
 
 _COLUMNS = ("id, rule_id, rule_title, level, tags, entity, first_seen, last_seen, count, "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,30 @@ def test_an_alert_cannot_be_assigned_to_nobody(db: Path, to: str) -> None:
     assert result.exit_code == 2, result.output
     assert "must name an analyst" in result.output
     assert status(db, 1) == "new"
+
+
+def json_alerts(db: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["-o", "json", "alerts", *args, "--store", str(db)])
+
+
+def test_a_list_cut_at_its_limit_says_so_and_json_stays_a_list(db: Path) -> None:
+    """`alerts list` showed at most 1000 alerts and said "1000 alert(s)" of 1005: a
+    script closing every alert of a rule missed the oldest five."""
+    conn = open_db(db)
+    AlertStore(conn).record([Hit(XSS.id, (("source.ip", f"198.51.{i // 250}.{i % 250}"),),
+                                 (f"x{i}",), T0 + 10 + i, T0 + 10 + i) for i in range(999)],
+                            RULESET.rules)
+    conn.close()
+    default = json_alerts(db, "list")
+    assert default.exit_code == 0, default.output
+    assert len(json.loads(default.stdout)) == 1000
+    assert "showing 1000 of 1001 alerts" in default.stderr
+    cut = json_alerts(db, "list", "--limit", "10")
+    assert [a["id"] for a in json.loads(cut.stdout)] == list(range(1001, 991, -1))
+    assert "showing 10 of 1001" in cut.stderr and "--limit 0 for all" in cut.stderr
+    table = alerts(db, "list", "--limit", "3")
+    assert "3 alert(s)" in table.stdout and "showing 3 of 1001" in table.stderr
+    everything = json_alerts(db, "list", "--limit", "0")
+    assert len(json.loads(everything.stdout)) == 1001 and everything.stderr == ""
+    whole = json_alerts(db, "list", "--limit", "1001")
+    assert len(json.loads(whole.stdout)) == 1001 and whole.stderr == ""
