@@ -28,6 +28,9 @@ def _who(who: str | None) -> str:
     return who or os.environ.get("SOCCTL_USER") or getpass.getuser()
 
 
+MESSAGE_WIDTH = 200
+"""Characters of an event's message in ``alerts show``'s table."""
+
 who_option = click.option("--who", help="Analyst name for the audit trail "
                           "(default: $SOCCTL_USER or the login name).")
 note_option = click.option("--note", "-n", help="Note for the audit trail.")
@@ -118,8 +121,11 @@ def show(app: AppContext, alert_id: int, store: Path | None) -> None:
                          highlight=False)
     render.console.print(f"entity {_entity(alert.entity)}  count {alert.count}  "
                          f"{d['first_seen']} .. {d['last_seen']}", highlight=False)
+    # a cell, not the record (-o json has it whole): one scanner's 20 KB query strings
+    # made 240 KB of table per event when piped, as ``events search`` cuts them
     render.table("events", ["id", "ts", "dataset", "message"],
-                 ([e["id"][:12], e["ts"], e["dataset"], e["message"]] for e in events))
+                 ([e["id"][:12], e["ts"], e["dataset"],
+                   render.shorten(e["message"] or "", MESSAGE_WIDTH)] for e in events))
     render.table("history", ["at", "who", "action", "from", "to", "note"],
                  ([h.to_dict()[k] for k in ("at", "who", "action", "from", "to", "note")]
                   for h in history))

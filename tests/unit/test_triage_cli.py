@@ -13,7 +13,7 @@ from socctl.cli.main import cli
 from socctl.detection.engine import Hit
 from socctl.detection.loader import load_rules
 from socctl.detection.runner import open_db
-from socctl.detection.testing import open_store
+from socctl.detection.testing import event_row, insert_rows, open_store
 from socctl.triage.store import AlertStore
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
@@ -28,6 +28,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     without %h names no source)."""
     monkeypatch.setenv("SOCCTL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("SOCCTL_USER", "ana")
+    monkeypatch.delenv("COLUMNS", raising=False)  # tables as piped: at their natural width
     path = tmp_path / "events.db"
     open_store(path).close()
     conn = open_db(path)
@@ -106,3 +107,23 @@ def test_a_list_cut_at_its_limit_says_so_and_json_stays_a_list(db: Path) -> None
     assert len(json.loads(everything.stdout)) == 1001 and everything.stderr == ""
     whole = json_alerts(db, "list", "--limit", "1001")
     assert len(json.loads(whole.stdout)) == 1001 and whole.stderr == ""
+
+
+def test_show_shortens_long_messages_in_the_table_and_json_keeps_them_whole(
+        db: Path) -> None:
+    """A scanner's 20 KB query string was printed whole: 244 KB of table for one event
+    in `alerts show > file`, up to 50 events an alert."""
+    line = (f'198.18.9.9 - - [22/Nov/2026:08:00:01 +0000] "GET /q?x=%3Cscript%3E{"A" * 20000}'
+            ' HTTP/1.1" 200 5 "-" "Mozilla/5.0"')
+    row = event_row("nginx.access", line, T0, {"source.ip": "198.18.9.9"})
+    conn = open_db(db)
+    insert_rows(conn, [row])
+    [aid] = AlertStore(conn).record([Hit(XSS.id, (("source.ip", "198.18.9.9"),),
+                                         (str(row[0]),), T0, T0)], RULESET.rules).new_alerts
+    conn.close()
+    table = alerts(db, "show", str(aid))
+    assert table.exit_code == 0, table.output
+    assert max(len(x) for x in table.stdout.splitlines()) < 400
+    assert "GET /q?x=%3Cscript%3EAAAA" in table.stdout and "…" in table.stdout
+    shown = json.loads(json_alerts(db, "show", str(aid)).stdout)
+    assert [e["message"] for e in shown["events"]] == [line]
