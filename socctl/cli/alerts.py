@@ -7,14 +7,18 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from socctl.cli import render
 from socctl.cli.detect import rules_dir, store_option, store_path
 from socctl.cli.main import AppContext
+
+if TYPE_CHECKING:
+    from socctl.triage.store import Alert
 
 
 def _store(app: AppContext, store: Path | None):  # type: ignore[no-untyped-def]
@@ -49,7 +53,7 @@ def _seconds(value: object) -> str:
     return "-" if value is None else f"{value} s"
 
 
-def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
+def _print_alerts(alerts: Sequence[Alert]) -> None:
     if render.is_json():
         render.emit_json([a.to_dict() for a in alerts])
         return
@@ -131,16 +135,27 @@ def show(app: AppContext, alert_id: int, store: Path | None) -> None:
                   for h in history))
 
 
-def _each(ids: tuple[int, ...], op) -> None:  # type: ignore[no-untyped-def]
+def _each(ids: tuple[int, ...], op: Callable[[int], Alert]) -> None:
+    """``op`` on every id; one alert's refusal is reported and the rest go on. Any other
+    error (the store busy past its timeout, Ctrl-C) stops the batch, but first the
+    alerts already changed are printed and the ids left unchanged named: `alerts close 1
+    2 3` failing at 3 said nothing of closing 1 and 2."""
     from socctl.triage.store import TriageError
 
-    done, failed = [], 0
-    for alert_id in ids:
+    done: list[Alert] = []
+    failed = 0
+    for n, alert_id in enumerate(ids):
         try:
             done.append(op(alert_id))
         except TriageError as exc:
             failed += 1
             render.err_console.print(render.styled(("error", "red"), f": {exc}"), highlight=False)
+        except BaseException:
+            if done or render.is_json():
+                _print_alerts(done)
+            render.err_console.print(f"not changed: {' '.join(map(str, ids[n:]))}",
+                                     highlight=False, soft_wrap=True)
+            raise
     if done or render.is_json():
         _print_alerts(done)
     if failed:

@@ -22,6 +22,9 @@ from socctl.errors import ConfigError, Location
 from socctl.triage.store import AlertStore, RecordResult
 
 CHECKPOINT = "default"
+BUSY_TIMEOUT = 30.0
+"""Seconds a command waits for another writer (a detect run, the collector) to release the
+store before it gives up with StoreBusy (exit 75)."""
 
 
 def open_db(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -31,7 +34,7 @@ def open_db(path: Path, *, create: bool = False) -> sqlite3.Connection:
                           hint="run 'socctl collect replay' or 'collect run' first, or "
                                "pass --store")
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
     conn.execute("PRAGMA journal_mode=WAL")
     has_events = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone()

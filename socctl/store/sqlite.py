@@ -123,14 +123,18 @@ class StoreBusy(StoreError):
     exit_code = 75
 
     @classmethod
-    def of(cls, conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreBusy:
+    def of(cls, conn: sqlite3.Connection, exc: BaseException) -> StoreBusy:
         """The error for ``exc`` on ``conn``, located at the store's file."""
         try:
             path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"),
                         "")
         except sqlite3.Error:
             path = ""
-        return cls(f"the event store is busy ({exc})", Location.of(path or "event store"),
+        return cls.at(path or None, exc)
+
+    @classmethod
+    def at(cls, path: str | None, exc: BaseException) -> StoreBusy:
+        return cls(f"the event store is busy ({exc})", Location.of(path) if path else None,
                    hint="another writer holds it: a detect run, the collector or another "
                         "triage command; try again in a moment")
 

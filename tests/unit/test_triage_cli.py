@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from socctl.cli.main import cli
+from socctl.detection import runner
 from socctl.detection.engine import Hit
 from socctl.detection.loader import load_rules
 from socctl.detection.runner import open_db
 from socctl.detection.testing import event_row, insert_rows, open_store
-from socctl.triage.store import AlertStore
+from socctl.triage.store import Alert, AlertStore
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
 RULESET = load_rules(DETECTIONS)
@@ -127,3 +130,65 @@ def test_show_shortens_long_messages_in_the_table_and_json_keeps_them_whole(
     assert "GET /q?x=%3Cscript%3EAAAA" in table.stdout and "…" in table.stdout
     shown = json.loads(json_alerts(db, "show", str(aid)).stdout)
     assert [e["message"] for e in shown["events"]] == [line]
+
+
+def hold_write_lock(db: Path) -> sqlite3.Connection:
+    """Another writer (a detect run, the collector) in the middle of its transaction."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_busy_store_is_a_clear_retryable_error(db: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer holding the store past the busy timeout made every triage command fail as
+    "internal error: OperationalError: database is locked" (exit 70), no hint."""
+    monkeypatch.setattr(runner, "BUSY_TIMEOUT", 0.1)
+    holder = hold_write_lock(db)
+    try:
+        result = alerts(db, "ack", "1", "2")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 75, result.output
+    assert "error: " in result.stderr and "the event store is busy" in result.stderr
+    assert "try again" in result.stderr and "internal error" not in result.output
+    assert "not changed: 1 2" in result.stderr
+    assert (status(db, 1), status(db, 2)) == ("new", "new")
+
+
+def test_a_batch_stopped_by_a_busy_store_reports_what_it_already_changed(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alerts close 1 2` failing at 2 printed nothing about having closed 1."""
+    monkeypatch.setattr(runner, "BUSY_TIMEOUT", 0.1)
+    close = AlertStore.close
+    holders: list[sqlite3.Connection] = []
+
+    def close_then_a_writer_comes(self: AlertStore, *args: Any, **kwargs: Any) -> Alert:
+        closed = close(self, *args, **kwargs)
+        if not holders:
+            holders.append(hold_write_lock(db))
+        return closed
+
+    monkeypatch.setattr(AlertStore, "close", close_then_a_writer_comes)
+    try:
+        result = json_alerts(db, "close", "1", "2", "--reason", "benign")
+    finally:
+        for holder in holders:
+            holder.rollback()
+            holder.close()
+    assert result.exit_code == 75, result.output
+    assert [(a["id"], a["status"]) for a in json.loads(result.stdout)] == [(1, "closed")]
+    assert "the event store is busy" in result.stderr and "not changed: 2" in result.stderr
+    assert (status(db, 1), status(db, 2)) == ("closed", "new")
+
+
+def test_a_locked_store_met_outside_the_alert_store_is_no_internal_error(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def locked(self: AlertStore, alert_id: int) -> Alert:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(AlertStore, "get", locked)
+    result = alerts(db, "show", "1")
+    assert result.exit_code == 75, result.output
+    assert "error: the event store is busy (database is locked)" in result.stderr
