@@ -6,16 +6,36 @@ read at import time; :func:`load_settings` is called by the CLI (or a test) once
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import os
 import re
 import shutil
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from socctl.errors import ConfigError, Location
 
 DEFAULT_CONFIG_NAME = "socctl.toml"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+"""The agency's clock (UTC+7, as in its backup policies): the day on which a suppression's
+last day (``expires``) ends and the date it was ``created``. Judged in UTC, a pentest
+exception went on hiding alerts for the first seven hours of the day after its last."""
+
+
+@functools.cache
+def tzinfo_of(name: str) -> dt.tzinfo | None:
+    """The zone a ``timezone`` setting names: an IANA name, or ``local`` (None: the host's
+    zone, as :mod:`datetime` takes it). ValueError if there is no such zone."""
+    if name == "local":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as "
+                         f"{DEFAULT_TIMEZONE}, UTC, or local)") from None
 
 
 def _default_project_root() -> Path:
@@ -47,6 +67,7 @@ class Settings:
     state_dir: Path
     lab_profile: str = "lab"
     config_file: Path | None = None
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def ansible_cfg(self) -> Path:
@@ -67,6 +88,7 @@ _KEYS: dict[str, str] = {
     "inventory": "path",
     "state_dir": "path",
     "lab_profile": "str",
+    "timezone": "str",
 }
 
 
@@ -147,6 +169,18 @@ def load_settings(config: Path | None = None, environ: dict[str, str] | None = N
     )
     if "lab_profile" in values:
         settings = replace(settings, lab_profile=values["lab_profile"])
+    if "timezone" in values:
+        try:
+            tzinfo_of(values["timezone"])
+        except ValueError as exc:
+            if env.get("SOCCTL_TIMEZONE"):
+                where = Location("SOCCTL_TIMEZONE")
+            else:
+                assert config_file is not None
+                text = config_file.read_text(encoding="utf-8")
+                where = Location.of(config_file, _line_of(text, "timezone"), "socctl.timezone")
+            raise ConfigError(str(exc), where) from None
+        settings = replace(settings, timezone=values["timezone"])
     return settings
 
 

@@ -7,14 +7,18 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from socctl.cli import render
 from socctl.cli.detect import rules_dir, store_option, store_path
 from socctl.cli.main import AppContext
+
+if TYPE_CHECKING:
+    from socctl.triage.store import Alert
 
 
 def _store(app: AppContext, store: Path | None):  # type: ignore[no-untyped-def]
@@ -27,6 +31,9 @@ def _store(app: AppContext, store: Path | None):  # type: ignore[no-untyped-def]
 def _who(who: str | None) -> str:
     return who or os.environ.get("SOCCTL_USER") or getpass.getuser()
 
+
+MESSAGE_WIDTH = 200
+"""Characters of an event's message in ``alerts show``'s table."""
 
 who_option = click.option("--who", help="Analyst name for the audit trail "
                           "(default: $SOCCTL_USER or the login name).")
@@ -46,7 +53,7 @@ def _seconds(value: object) -> str:
     return "-" if value is None else f"{value} s"
 
 
-def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
+def _print_alerts(alerts: Sequence[Alert]) -> None:
     if render.is_json():
         render.emit_json([a.to_dict() for a in alerts])
         return
@@ -67,20 +74,34 @@ def _print_alerts(alerts: list) -> None:  # type: ignore[type-arg]
                                                "critical"]), help="Minimum level.")
 @click.option("--rule", help="Rule id or part of its title.")
 @click.option("--since", help="Last seen within this duration (e.g. 24h).")
+@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="At most this many, newest activity first (0: all).")
 @store_option
 @click.pass_obj
 def list_cmd(app: AppContext, status: tuple[str, ...], severity: str | None,
-             rule: str | None, since: str | None, store: Path | None) -> None:
-    """Alerts, newest activity first."""
+             rule: str | None, since: str | None, limit: int, store: Path | None) -> None:
+    """Alerts, newest activity first.
+
+    A list cut at --limit says so on stderr ("showing 1000 of 1005"); -o json stays a
+    list of alerts.
+    """
     from socctl.cli.options import duration_seconds
 
     since_ts = time.time() - duration_seconds(since) if since else None
     statuses = [s for s in status if s != "open"]
     if "open" in status:
         statuses += ["new", "acknowledged", "assigned"]
-    alerts = _store(app, store).query(status=statuses, min_level=severity, rule=rule,
-                                      since=since_ts)
+    s = _store(app, store)
+    alerts = s.query(status=statuses, min_level=severity, rule=rule, since=since_ts,
+                     limit=limit or None)
+    total = len(alerts)
+    if limit and total == limit:
+        total = s.count(status=statuses, min_level=severity, rule=rule, since=since_ts)
     _print_alerts(alerts)
+    if total > len(alerts):
+        render.err_console.print(f"showing {len(alerts)} of {total} alerts, newest activity "
+                                 "first (use --limit N, or --limit 0 for all)",
+                                 highlight=False, soft_wrap=True)
 
 
 @group.command("show")
@@ -104,23 +125,37 @@ def show(app: AppContext, alert_id: int, store: Path | None) -> None:
                          highlight=False)
     render.console.print(f"entity {_entity(alert.entity)}  count {alert.count}  "
                          f"{d['first_seen']} .. {d['last_seen']}", highlight=False)
+    # a cell, not the record (-o json has it whole): one scanner's 20 KB query strings
+    # made 240 KB of table per event when piped, as ``events search`` cuts them
     render.table("events", ["id", "ts", "dataset", "message"],
-                 ([e["id"][:12], e["ts"], e["dataset"], e["message"]] for e in events))
+                 ([e["id"][:12], e["ts"], e["dataset"],
+                   render.shorten(e["message"] or "", MESSAGE_WIDTH)] for e in events))
     render.table("history", ["at", "who", "action", "from", "to", "note"],
                  ([h.to_dict()[k] for k in ("at", "who", "action", "from", "to", "note")]
                   for h in history))
 
 
-def _each(ids: tuple[int, ...], op) -> None:  # type: ignore[no-untyped-def]
+def _each(ids: tuple[int, ...], op: Callable[[int], Alert]) -> None:
+    """``op`` on every id; one alert's refusal is reported and the rest go on. Any other
+    error (the store busy past its timeout, Ctrl-C) stops the batch, but first the
+    alerts already changed are printed and the ids left unchanged named: `alerts close 1
+    2 3` failing at 3 said nothing of closing 1 and 2."""
     from socctl.triage.store import TriageError
 
-    done, failed = [], 0
-    for alert_id in ids:
+    done: list[Alert] = []
+    failed = 0
+    for n, alert_id in enumerate(ids):
         try:
             done.append(op(alert_id))
         except TriageError as exc:
             failed += 1
             render.err_console.print(render.styled(("error", "red"), f": {exc}"), highlight=False)
+        except BaseException:
+            if done or render.is_json():
+                _print_alerts(done)
+            render.err_console.print(f"not changed: {' '.join(map(str, ids[n:]))}",
+                                     highlight=False, soft_wrap=True)
+            raise
     if done or render.is_json():
         _print_alerts(done)
     if failed:
@@ -140,9 +175,16 @@ def ack(app: AppContext, ids: tuple[int, ...], who: str | None, note: str | None
     _each(ids, lambda i: s.acknowledge(i, _who(who), note))
 
 
+def _analyst(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("must name an analyst (it is empty)")
+    return value.strip()
+
+
 @group.command("assign")
 @click.argument("ids", type=int, nargs=-1, required=True)
-@click.option("--to", "assignee", required=True, help="Analyst the alerts go to.")
+@click.option("--to", "assignee", required=True, callback=_analyst,
+              help="Analyst the alerts go to.")
 @who_option
 @note_option
 @store_option
@@ -182,9 +224,17 @@ def reopen(app: AppContext, ids: tuple[int, ...], who: str | None, note: str | N
     _each(ids, lambda i: s.reopen(i, _who(who), note))
 
 
+def _reason(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if len(value.strip()) < 5:
+        raise click.BadParameter(f"{value!r} is too short: at least 5 characters saying why "
+                                 "matches like this one are not alerts")
+    return value.strip()
+
+
 @group.command("suppress")
 @click.argument("alert_id", type=int)
-@click.option("--reason", required=True, help="Why matches like this one are not alerts.")
+@click.option("--reason", required=True, callback=_reason,
+              help="Why matches like this one are not alerts (5 characters or more).")
 @click.option("--expires", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="Last day the suppression applies (YYYY-MM-DD).")
 @click.option("--owner", help="Who answers for it (default: --who).")
@@ -202,12 +252,17 @@ def suppress(app: AppContext, alert_id: int, reason: str, expires: dt.datetime,
 
     The file is content: review and commit it with the rules, so tuning survives updates.
     """
+    from socctl.triage.store import day_in
     from socctl.triage.suppress import add_suppression
 
+    today = day_in(app.settings.timezone)
+    if expires.date() < today:
+        raise click.BadParameter(f"{expires.date()} is in the past (today is {today}, "
+                                 f"{app.settings.timezone})", param_hint="'--expires'")
     s = _store(app, store)
     alert = s.get(alert_id)
     path, entry = add_suppression(rules_dir(app, rules), alert, owner=owner or _who(who),
-                                  reason=reason, expires=expires.date())
+                                  reason=reason, expires=expires.date(), today=today)
     if close_it and alert.status != "closed":
         s.close(alert_id, _who(who), "benign", f"suppressed: {entry.id} ({reason})")
     if render.is_json():

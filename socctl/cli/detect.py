@@ -95,7 +95,7 @@ def run_cmd(app: AppContext, all_: bool, from_: str | None, to: str | None,
         raise click.UsageError("use one of --all, --from/--to, --since, --every")
     since_seconds = duration_seconds(since) if since else 0.0  # bad values fail first
     interval = duration_seconds(every, "--every") if every else 0.0
-    detector = Detector.from_path(rules_dir(app, rules))
+    detector = Detector.from_path(rules_dir(app, rules), timezone=app.settings.timezone)
     conn = open_db(store_path(app, store))
     try:
         n = 0

@@ -6,7 +6,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -43,15 +43,7 @@ class SocctlGroup(click.Group):
         except SocctlError as exc:
             if _debug(ctx):
                 raise
-            from socctl.cli.render import err_console, styled
-
-            err_console.print(styled(("error", "red"), f": {exc}"), highlight=False,
-                              soft_wrap=True)
-            problems = getattr(exc, "problems", None)
-            if problems and len(problems) > 1:
-                err_console.print(f"({len(problems)} problems; run the matching "
-                                  "'check' command to list them all)", highlight=False)
-            sys.exit(exc.exit_code)
+            _fail(exc)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -59,11 +51,26 @@ class SocctlGroup(click.Group):
         except Exception as exc:
             if _debug(ctx):
                 raise
+            from socctl.store.sqlite import StoreBusy, is_busy
+
+            if is_busy(exc):  # a store held by another writer is no bug: retry later
+                _fail(StoreBusy.at(None, exc))
             from socctl.cli.render import err_console, styled
 
             err_console.print(styled(("internal error", "red"), f": {type(exc).__name__}: {exc} "
                                      "(run with --debug for the traceback)"), highlight=False)
             sys.exit(70)
+
+
+def _fail(exc: SocctlError) -> NoReturn:
+    from socctl.cli.render import err_console, styled
+
+    err_console.print(styled(("error", "red"), f": {exc}"), highlight=False, soft_wrap=True)
+    problems = getattr(exc, "problems", None)
+    if problems and len(problems) > 1:
+        err_console.print(f"({len(problems)} problems; run the matching "
+                          "'check' command to list them all)", highlight=False)
+    sys.exit(exc.exit_code)
 
 
 def _debug(ctx: click.Context) -> bool:

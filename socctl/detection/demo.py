@@ -80,7 +80,8 @@ def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
     replayed = replay_files(local, "auth", [log])
     conn = open_db(store_path(local))
     try:
-        Detector.from_path(settings.project_root / "detections").run(conn)
+        Detector.from_path(settings.project_root / "detections",
+                           timezone=settings.timezone).run(conn)
         alerts = AlertStore(conn).query()
     finally:
         conn.close()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from socctl.config import DEFAULT_TIMEZONE
 from socctl.detection.engine import Compiled, Scope, compile_rules, run
 from socctl.detection.loader import load_rules
 from socctl.detection.model import RuleSet
@@ -21,6 +22,9 @@ from socctl.errors import ConfigError, Location
 from socctl.triage.store import AlertStore, RecordResult
 
 CHECKPOINT = "default"
+BUSY_TIMEOUT = 30.0
+"""Seconds a command waits for another writer (a detect run, the collector) to release the
+store before it gives up with StoreBusy (exit 75)."""
 
 
 def open_db(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -30,7 +34,7 @@ def open_db(path: Path, *, create: bool = False) -> sqlite3.Connection:
                           hint="run 'socctl collect replay' or 'collect run' first, or "
                                "pass --store")
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
     conn.execute("PRAGMA journal_mode=WAL")
     has_events = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone()
@@ -59,13 +63,15 @@ class RunResult:
 class Detector:
     """Rules compiled once, run many times (``--every`` reuses it)."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, *, timezone: str = DEFAULT_TIMEZONE) -> None:
+        """``timezone``: the clock suppression expiry dates are read on (the setting)."""
         self.ruleset = ruleset
+        self.timezone = timezone
         self.compiled: list[Compiled] = compile_rules(ruleset.rules)
 
     @classmethod
-    def from_path(cls, rules: Path) -> Detector:
-        return cls(load_rules(rules))
+    def from_path(cls, rules: Path, *, timezone: str = DEFAULT_TIMEZONE) -> Detector:
+        return cls(load_rules(rules), timezone=timezone)
 
     def run(self, conn: sqlite3.Connection, *, ts_from: float | None = None,
             ts_to: float | None = None, incremental: bool = False,
@@ -88,7 +94,8 @@ class Detector:
         events = conn.execute(f"SELECT COUNT(*) FROM events WHERE {scope.where()}"
                               ).fetchone()[0]
         hits = run(conn, self.compiled, scope, self.ruleset.lookups) if events else []
-        record = alerts.record(hits, self.ruleset.rules, self.ruleset.suppressions, now=now)
+        record = alerts.record(hits, self.ruleset.rules, self.ruleset.suppressions, now=now,
+                               timezone=self.timezone)
         if checkpoint is not None:
             alerts.set_checkpoint(CHECKPOINT, checkpoint)
         return RunResult(len(self.compiled), scope, events, time.perf_counter() - start,

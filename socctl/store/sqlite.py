@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from socctl.collector.ecs import Event, get
-from socctl.errors import SocctlError
+from socctl.errors import Location, SocctlError
 
 COLUMNS: tuple[str, ...] = (
     "event.kind", "event.category", "event.type", "event.outcome", "event.action",
@@ -112,6 +112,43 @@ def by_shape(rows: Iterable[Row]) -> dict[tuple[bool, ...], list[Row]]:
 
 class StoreError(SocctlError):
     """The event store cannot be opened, written or queried."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the store past the busy timeout (a detect run, the collector,
+    another analyst's command). Nothing is wrong with the store: trying again later works,
+    so it has its own exit code (75, EX_TEMPFAIL) for scripts to retry on, where it was
+    an "internal error" (70) with no hint."""
+
+    exit_code = 75
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection, exc: BaseException) -> StoreBusy:
+        """The error for ``exc`` on ``conn``, located at the store's file."""
+        try:
+            path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"),
+                        "")
+        except sqlite3.Error:
+            path = ""
+        return cls.at(path or None, exc)
+
+    @classmethod
+    def at(cls, path: str | None, exc: BaseException) -> StoreBusy:
+        return cls(f"the event store is busy ({exc})", Location.of(path) if path else None,
+                   hint="another writer holds it: a detect run, the collector or another "
+                        "triage command; try again in a moment")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (extended codes included): the store is held by
+    another connection, not broken."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc)
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
 
 
 class UnstorableRow(SocctlError):

@@ -5,22 +5,31 @@
   a count is exact and an event is never counted twice).
 * ``alert_history``: the audit trail; triggers make it append-only (no UPDATE, no DELETE).
 * ``detect_checkpoint``: the last stored row a scheduled run has evaluated.
+* ``suppressed_hits``: per suppression, rule and entity, how many distinct events it kept
+  from being alerts; ``suppressed_events`` lists them (as ``alert_events`` does for alerts).
+
+Every table is ``CREATE ... IF NOT EXISTS``: a store made by an older socctl gets the new
+ones when it is first opened and keeps its rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from socctl.config import DEFAULT_TIMEZONE, tzinfo_of
 from socctl.detection.engine import Hit
 from socctl.detection.model import LEVEL_ORDER, Rule, Suppression, parse_duration
 from socctl.errors import SocctlError
+from socctl.store.sqlite import StoreBusy, is_busy
 
 Status = Literal["new", "acknowledged", "assigned", "closed"]
 CloseReason = Literal["true_positive", "false_positive", "benign", "duplicate"]
@@ -59,9 +68,14 @@ CREATE TABLE IF NOT EXISTS detect_checkpoint (
 );
 CREATE TABLE IF NOT EXISTS suppressed_hits (
   suppression_id TEXT NOT NULL, rule_id TEXT NOT NULL, entity_key TEXT NOT NULL,
-  count INTEGER NOT NULL, last_seen REAL NOT NULL,
+  count INTEGER NOT NULL, last_seen REAL NOT NULL,  -- count: distinct suppressed events
   PRIMARY KEY (suppression_id, rule_id, entity_key)
 );
+CREATE TABLE IF NOT EXISTS suppressed_events (
+  suppression_id TEXT NOT NULL, rule_id TEXT NOT NULL, entity_key TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  PRIMARY KEY (suppression_id, rule_id, entity_key, event_id)
+) WITHOUT ROWID;
 """
 
 
@@ -139,19 +153,46 @@ def _iso(ts: float | None) -> str | None:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
+def day_in(timezone: str, now: float | None = None) -> dt.date:
+    """The date at ``now`` on the clock ``timezone`` names (the ``timezone`` setting): a
+    suppression's ``expires`` is its last day on the agency's clock, not UTC's."""
+    return dt.datetime.fromtimestamp(time.time() if now is None else now,
+                                     tzinfo_of(timezone)).date()
+
+
 def _entity_key(entity: dict[str, str | None]) -> str:
     return json.dumps(entity, sort_keys=True)
 
 
+@functools.lru_cache(maxsize=4096)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def _value_matches(pattern: str, value: str | None) -> bool:
+    """A network (CIDR or one address) contains an address; anything else is the same
+    text, case aside. Every pattern with a "/" was taken for a CIDR, so a suppression of a
+    user agent ("sqlmap/1.7.2") or a URL path ("/wp-login.php"), even one written by
+    ``alerts suppress``, never matched."""
     if value is None:
         return False
-    if "/" in pattern:
-        try:
-            return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
-        except ValueError:
-            return False
-    return pattern.lower() == value.lower()
+    network = _network(pattern)
+    if network is not None:
+        address = _address(value)
+        if address is not None:
+            return address in network
+    return pattern.casefold() == value.casefold()
 
 
 def suppression_for(suppressions: Sequence[Suppression], rule: Rule,
@@ -170,12 +211,48 @@ class AlertStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        conn.executescript(SCHEMA)
+        with self._busy_is_an_error():  # a new table in an older store needs the write lock
+            conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _busy_is_an_error(self) -> Iterator[None]:
+        """A store held by another writer past the busy timeout is :class:`StoreBusy`
+        (retry later), not an internal error."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            raise StoreBusy.of(self.conn, exc) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction holding the write lock from before its first read.
+
+        Python's sqlite3 (legacy mode) begins a transaction only at the first INSERT or
+        UPDATE, so what was read to decide on a write (an alert's status, whether an open
+        alert exists) could be changed by another process before the write: two analysts'
+        commands both succeeded on one alert, two detect runs each opened an alert for one
+        event. ``BEGIN IMMEDIATE`` takes the lock first; others wait (busy timeout). A
+        transaction the caller left open on this connection (the engine's temporary
+        lookup tables) is committed first, as ``with conn:`` did: continuing it would
+        read an older snapshot than the lock protects.
+        """
+        with self._busy_is_an_error():
+            if self.conn.in_transaction:
+                self.conn.commit()
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
 
     # -- detection side ----------------------------------------------------------------
     def record(self, hits: Iterable[Hit], rules: Sequence[Rule],
-               suppressions: Sequence[Suppression] = (), *, now: float | None = None
-               ) -> RecordResult:
+               suppressions: Sequence[Suppression] = (), *, now: float | None = None,
+               timezone: str = DEFAULT_TIMEZONE) -> RecordResult:
         """Group hits into alerts: one open alert per rule and entity within the window.
 
         A hit extends the newest alert of its rule and entity whose last event is within
@@ -184,13 +261,17 @@ class AlertStore:
         new to the alerts of its rule and entity, closed ones included, changes nothing: a
         re-run over the same events (``--all``, ``--from``) once reopened, as a new alert,
         every false positive an analyst had closed.
+
+        A suppression applies through its ``expires`` day on the ``timezone`` clock.
         """
         now = time.time() if now is None else now
-        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        today = day_in(timezone, now)
         by_id = {r.id: r for r in rules}
         result = RecordResult()
         ordered = sorted(hits, key=lambda h: (h.rule_id, h.first_ts))
-        with self.conn:
+        # the lock from the first read: two runs at once each saw "no alert holds this
+        # event" and opened one; a hit joined an alert an analyst closed in between
+        with self._writing():
             for hit in ordered:
                 result.hits += 1
                 rule = by_id[hit.rule_id]
@@ -199,10 +280,17 @@ class AlertStore:
                 sup = suppression_for(suppressions, rule, entity, today)
                 if sup is not None:
                     result.suppressed += 1
+                    # distinct events, as alerts count them: a re-run over the same events
+                    # (--all, --since, a correlation reaching back) counted them again
+                    kept = self.conn.executemany(
+                        "INSERT OR IGNORE INTO suppressed_events VALUES (?,?,?,?)",
+                        [(sup.id, rule.id, key, e) for e in dict.fromkeys(hit.event_ids)]
+                    ).rowcount
                     self.conn.execute(
-                        "INSERT INTO suppressed_hits VALUES (?,?,?,1,?) ON CONFLICT DO UPDATE "
-                        "SET count = count + 1, last_seen = MAX(last_seen, excluded.last_seen)",
-                        (sup.id, rule.id, key, hit.last_ts))
+                        "INSERT INTO suppressed_hits VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE "
+                        "SET count = count + excluded.count, "
+                        "last_seen = MAX(last_seen, excluded.last_seen)",
+                        (sup.id, rule.id, key, max(kept, 0), hit.last_ts))
                     continue
                 if not self._has_new_event(rule.id, key, hit.event_ids):
                     result.already_alerted += 1
@@ -229,22 +317,43 @@ class AlertStore:
                     alert_id = int(row[0])
                     if alert_id not in result.new_alerts + result.updated_alerts:
                         result.updated_alerts.append(alert_id)
-                added = 0
-                for event_id in hit.event_ids:
-                    cur = self.conn.execute(
-                        "INSERT OR IGNORE INTO alert_events (alert_id, event_id, ts) "
-                        "SELECT ?, ?, (SELECT ts FROM events WHERE id = ?)",
-                        (alert_id, event_id, event_id))
-                    added += cur.rowcount
-                result.new_events += added
+                added = self._add_events(alert_id, hit.event_ids)
+                result.new_events += len(added)
+                # from the rows this hit added, not a recount of the alert's rows: that was
+                # quadratic (8,000 hits from one scanner: 27 s under the write lock). The
+                # times are the events' own: a correlation's hit starts at its window's
+                # start, up to a timespan before the first event, and an analyst pivoting
+                # on first_seen looked five minutes early. The hit's bounds only stand in
+                # for events that are not in the events table.
+                stamps = [ts for ts in added if ts is not None]
                 self.conn.execute(
-                    "UPDATE alerts SET count = (SELECT COUNT(*) FROM alert_events WHERE "
-                    "alert_id = :id), first_seen = MIN(first_seen, COALESCE((SELECT MIN(ts) "
-                    "FROM alert_events WHERE alert_id = :id), first_seen)), last_seen = "
-                    "MAX(last_seen, COALESCE((SELECT MAX(ts) FROM alert_events WHERE "
-                    "alert_id = :id), last_seen)) WHERE id = :id", {"id": alert_id})
+                    "UPDATE alerts SET count = count + :added, "
+                    "first_seen = CASE WHEN :new THEN :lo ELSE MIN(first_seen, :lo) END, "
+                    "last_seen = CASE WHEN :new THEN :hi ELSE MAX(last_seen, :hi) END "
+                    "WHERE id = :id",
+                    {"id": alert_id, "added": len(added), "new": row is None,
+                     "lo": min(stamps) if stamps else hit.first_ts,
+                     "hi": max(stamps) if stamps else hit.last_ts})
         result.updated_alerts = [a for a in result.updated_alerts if a not in result.new_alerts]
         return result
+
+    def _add_events(self, alert_id: int, event_ids: Sequence[str]) -> list[float | None]:
+        """Link the events to the alert; the times (None: not in the events table) of the
+        ones it did not hold yet."""
+        ids = list(dict.fromkeys(event_ids))
+        times: dict[str, float] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            times.update(self.conn.execute(
+                f"SELECT id, ts FROM events WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        added: list[float | None] = []
+        for event_id in ids:
+            ts = times.get(event_id)
+            if self.conn.execute("INSERT OR IGNORE INTO alert_events (alert_id, event_id, ts) "
+                                 "VALUES (?,?,?)", (alert_id, event_id, ts)).rowcount:
+                added.append(ts)
+        return added
 
     def _has_new_event(self, rule_id: str, key: str, event_ids: Sequence[str]) -> bool:
         ids = list(dict.fromkeys(event_ids))
@@ -265,10 +374,12 @@ class AlertStore:
         return int(row[0]) if row else 0
 
     def set_checkpoint(self, name: str, rowid: int) -> None:
-        with self.conn:
+        """Never backwards: of two runs at once, the one that started first (with the lower
+        top rowid) may finish last, and the next run evaluated those rows again."""
+        with self._writing():
             self.conn.execute(
                 "INSERT INTO detect_checkpoint VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
-                "last_rowid=excluded.last_rowid, updated=excluded.updated",
+                "last_rowid = MAX(last_rowid, excluded.last_rowid), updated = excluded.updated",
                 (name, rowid, time.time()))
 
     # -- triage side -------------------------------------------------------------------
@@ -299,27 +410,24 @@ class AlertStore:
                      acknowledged=row[13], closed=row[14], sample_event_ids=samples)
 
     def query(self, *, status: Sequence[str] = (), min_level: str | None = None,
-             rule: str | None = None, since: float | None = None,
-             limit: int = 1000) -> list[Alert]:
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if status:
-            where.append(f"status IN ({','.join('?' for _ in status)})")
-            args.extend(status)
-        if min_level:
-            levels = [lv for lv, n in LEVEL_ORDER.items() if n >= LEVEL_ORDER[min_level]]
-            where.append(f"level IN ({','.join('?' for _ in levels)})")
-            args.extend(levels)
-        if rule:
-            where.append("(rule_id = ? OR rule_title LIKE ?)")
-            args.extend([rule, f"%{rule}%"])
-        if since is not None:
-            where.append("last_seen >= ?")
-            args.append(since)
+              rule: str | None = None, since: float | None = None,
+              limit: int | None = 1000) -> list[Alert]:
+        """Matching alerts, newest activity first; at most ``limit`` (None: all). How
+        many match in all is :meth:`count` with the same filters."""
+        where, args = _filters(status, min_level, rule, since)
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)} "
-            "ORDER BY last_seen DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+            f"SELECT {_COLUMNS} FROM alerts WHERE {where} "
+            "ORDER BY last_seen DESC, id DESC LIMIT ?",
+            [*args, -1 if limit is None else limit]).fetchall()
         return [self._alert(r) for r in rows]
+
+    def count(self, *, status: Sequence[str] = (), min_level: str | None = None,
+              rule: str | None = None, since: float | None = None) -> int:
+        """How many alerts :meth:`query` would return without a limit: a list cut at
+        its limit says so (1,005 alerts were shown as "1000 alert(s)")."""
+        where, args = _filters(status, min_level, rule, since)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}",
+                                     args).fetchone()[0])
 
     def events(self, alert_id: int, limit: int = 50) -> list[dict[str, Any]]:
         """The stored events an alert covers (from the events table)."""
@@ -336,37 +444,57 @@ class AlertStore:
             "alert_history WHERE alert_id=? ORDER BY seq", (alert_id,))]
 
     def _transition(self, alert_id: int, who: str, action: str, allowed_from: Sequence[str],
-                    to: str, note: str | None, sets: dict[str, Any], at: float | None
-                    ) -> Alert:
-        alert = self.get(alert_id)
-        if alert.status not in allowed_from:
-            raise TriageError(
-                f"alert {alert_id} is {alert.status}: cannot {action} it",
-                hint=f"{action} applies to alerts that are {' or '.join(allowed_from)}")
+                    change: Callable[[Alert], tuple[str, dict[str, Any]]], note: str | None,
+                    at: float | None) -> Alert:
+        """Read, check and write in one write transaction: the status checked is the one
+        replaced, and the audit trail's ``from`` is the real previous state. ``change``
+        gives the new status and columns from the alert as it is inside the transaction
+        (whether it was acknowledged, whom it is assigned to). The UPDATE re-checks the
+        status too, so a write that lost a race fails rather than overwriting."""
         now = time.time() if at is None else at
-        assignments = ", ".join(f"{k} = :{k}" for k in sets)
-        with self.conn:
-            self.conn.execute(
-                f"UPDATE alerts SET status = :status{', ' if sets else ''}{assignments} "
-                "WHERE id = :id", {"status": to, "id": alert_id, **sets})
+        with self._writing():
+            alert = self.get(alert_id)
+            if alert.status not in allowed_from:
+                raise TriageError(
+                    f"alert {alert_id} is {alert.status}: cannot {action} it",
+                    hint=f"{action} applies to alerts that are {' or '.join(allowed_from)}")
+            to, sets = change(alert)
+            assignments = "".join(f", {k} = :{k}" for k in sets)
+            allowed = {f"from{i}": s for i, s in enumerate(allowed_from)}
+            cur = self.conn.execute(
+                f"UPDATE alerts SET status = :status{assignments} WHERE id = :id AND status "
+                f"IN ({', '.join(':' + k for k in allowed)})",
+                {"status": to, "id": alert_id, **sets, **allowed})
+            if cur.rowcount != 1:
+                raise TriageError(f"alert {alert_id} changed during this {action}",
+                                  hint=f"look at it again ('socctl alerts show {alert_id}')")
             self._history(alert_id, who, action, alert.status, to, note, now)
         return self.get(alert_id)
 
     def acknowledge(self, alert_id: int, who: str, note: str | None = None,
                     at: float | None = None) -> Alert:
         now = time.time() if at is None else at
-        return self._transition(alert_id, who, "acknowledge", ("new",), "acknowledged", note,
-                                {"acknowledged": now}, now)
+        return self._transition(alert_id, who, "acknowledge", ("new",),
+                                lambda _a: ("acknowledged", {"acknowledged": now}), note, now)
 
     def assign(self, alert_id: int, who: str, assignee: str, note: str | None = None,
                at: float | None = None) -> Alert:
+        """To ``assignee`` (stripped). A blank one was stored as "": assigned to nobody,
+        and a reopen sent the alert to acknowledged instead of back to its analyst."""
+        assignee = assignee.strip()
+        if not assignee:
+            raise TriageError(f"cannot assign alert {alert_id} to nobody: the assignee is "
+                              "empty", hint="name the analyst it goes to")
         now = time.time() if at is None else at
-        alert = self.get(alert_id)
-        sets: dict[str, Any] = {"assignee": assignee}
-        if alert.acknowledged is None:
-            sets["acknowledged"] = now  # assigning is an acknowledgement too
+
+        def change(alert: Alert) -> tuple[str, dict[str, Any]]:
+            sets: dict[str, Any] = {"assignee": assignee}
+            if alert.acknowledged is None:
+                sets["acknowledged"] = now  # assigning is an acknowledgement too
+            return "assigned", sets
+
         return self._transition(alert_id, who, "assign", ("new", "acknowledged", "assigned"),
-                                "assigned", note or f"assigned to {assignee}", sets, now)
+                                change, note or f"assigned to {assignee}", now)
 
     def close(self, alert_id: int, who: str, reason: str, note: str | None = None,
               at: float | None = None) -> Alert:
@@ -374,23 +502,27 @@ class AlertStore:
             raise TriageError(f"unknown close reason {reason!r}",
                               hint=f"use one of {', '.join(CLOSE_REASONS)}")
         now = time.time() if at is None else at
-        alert = self.get(alert_id)
-        sets: dict[str, Any] = {"close_reason": reason, "closed": now}
-        if alert.acknowledged is None:
-            sets["acknowledged"] = now
+
+        def change(alert: Alert) -> tuple[str, dict[str, Any]]:
+            sets: dict[str, Any] = {"close_reason": reason, "closed": now}
+            if alert.acknowledged is None:
+                sets["acknowledged"] = now
+            return "closed", sets
+
         return self._transition(alert_id, who, "close", ("new", "acknowledged", "assigned"),
-                                "closed", note or reason, sets, now)
+                                change, note or reason, now)
 
     def reopen(self, alert_id: int, who: str, note: str | None = None,
                at: float | None = None) -> Alert:
-        alert = self.get(alert_id)
-        to = "assigned" if alert.assignee else "acknowledged"
-        return self._transition(alert_id, who, "reopen", ("closed",), to, note,
-                                {"close_reason": None, "closed": None}, at)
+        def change(alert: Alert) -> tuple[str, dict[str, Any]]:
+            to = "assigned" if (alert.assignee or "").strip() else "acknowledged"
+            return to, {"close_reason": None, "closed": None}
+
+        return self._transition(alert_id, who, "reopen", ("closed",), change, note, at)
 
     def note(self, alert_id: int, who: str, note: str) -> None:
-        alert = self.get(alert_id)
-        with self.conn:
+        with self._writing():
+            alert = self.get(alert_id)
             self._history(alert_id, who, "note", alert.status, alert.status, note)
 
     # -- statistics --------------------------------------------------------------------
@@ -407,8 +539,11 @@ class AlertStore:
                  ).fetchone()[0]
         per_rule = []
         for rule_id, title, total, closed, fp, events in q(
-                "SELECT rule_id, rule_title, COUNT(*), SUM(status='closed'), "
-                "SUM(close_reason='false_positive'), SUM(count) FROM alerts "
+                # SUM over rows that are all NULL (no alert closed yet) is NULL, which a
+                # script summing false_positives met as null: counts are 0 then
+                "SELECT rule_id, rule_title, COUNT(*), COALESCE(SUM(status='closed'), 0), "
+                "COALESCE(SUM(close_reason='false_positive'), 0), COALESCE(SUM(count), 0) "
+                "FROM alerts "
                 "GROUP BY rule_id ORDER BY COUNT(*) DESC, SUM(count) DESC"):
             per_rule.append({"rule_id": rule_id, "rule_title": title, "alerts": total,
                              "events": events, "closed": closed,
@@ -424,6 +559,26 @@ class AlertStore:
             "noisiest_rules": per_rule[:top],
             "suppressed_hits": suppressed,
         }
+
+
+def _filters(status: Sequence[str], min_level: str | None, rule: str | None,
+             since: float | None) -> tuple[str, list[Any]]:
+    where: list[str] = ["1"]
+    args: list[Any] = []
+    if status:
+        where.append(f"status IN ({','.join('?' for _ in status)})")
+        args.extend(status)
+    if min_level:
+        levels = [lv for lv, n in LEVEL_ORDER.items() if n >= LEVEL_ORDER[min_level]]
+        where.append(f"level IN ({','.join('?' for _ in levels)})")
+        args.extend(levels)
+    if rule:
+        where.append("(rule_id = ? OR rule_title LIKE ?)")
+        args.extend([rule, f"%{rule}%"])
+    if since is not None:
+        where.append("last_seen >= ?")
+        args.append(since)
+    return " AND ".join(where), args
 
 
 _COLUMNS = ("id, rule_id, rule_title, level, tags, entity, first_seen, last_seen, count, "

@@ -7,23 +7,41 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import pydantic
 import yaml
 
 from socctl.detection.loader import load_suppressions
 from socctl.detection.model import Suppression
-from socctl.triage.store import Alert
+from socctl.errors import Location
+from socctl.triage.store import Alert, TriageError
 
 FILE = "suppressions/from-triage.yml"
 
 
 def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
-                    expires: dt.date) -> tuple[Path, Suppression]:
+                    expires: dt.date, today: dt.date) -> tuple[Path, Suppression]:
+    """Append a suppression of this alert's rule and entity; ``today`` is the agency's
+    date (:func:`socctl.triage.store.day_in`), the one ``expires`` is judged against.
+
+    Everything is checked before the file is touched: an entity with no value (a
+    PostgreSQL line without ``%h`` names no source) would be a suppression matching
+    nothing, and an expiry in the past one that never applies; both were written, and
+    a bad reason or owner was an internal error.
+    """
     path = rules / FILE
+    match = {k: v for k, v in alert.entity.items() if v is not None and v != ""}
+    if not match:
+        empty = ", ".join(f"{k} is empty" for k in alert.entity) or "its rule names no field"
+        raise TriageError(f"alert {alert.id} has no entity value ({empty}): nothing for a "
+                          "suppression to match",
+                          hint="an exception for every source is a change to the rule")
+    if expires < today:
+        raise TriageError(f"expiry {expires} is in the past (today is {today})",
+                          hint="give the last day the suppression applies")
     data: dict[str, list[dict[str, object]]] = {"suppressions": []}
     if path.exists():
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         data["suppressions"] = list(loaded.get("suppressions") or [])
-    match = {k: v for k, v in alert.entity.items() if v is not None}
     slug = re.sub(r"[^a-z0-9]+", "-", f"{alert.rule_title[:30]}-{'-'.join(match.values())}"
                   .lower()).strip("-")
     existing = {str(s.get("id")) for s in data["suppressions"]}
@@ -31,8 +49,14 @@ def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
     sid, n = slug, 2
     while sid in existing:
         sid, n = f"{slug}-{n}", n + 1
-    entry = Suppression(id=sid, rule=alert.rule_id, match=match, owner=owner, reason=reason,
-                        expires=expires, created=dt.date.today())
+    try:
+        entry = Suppression(id=sid, rule=alert.rule_id, match=match, owner=owner,
+                            reason=reason, expires=expires, created=today)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TriageError(f"suppression {where}: {first['msg']} (got {first['input']!r})",
+                          Location.of(path, field=where)) from None
     data["suppressions"].append(entry.model_dump(mode="json", exclude_none=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Written by 'socctl alerts suppress'; review and commit with the rules.\n"
