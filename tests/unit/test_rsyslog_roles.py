@@ -145,3 +145,38 @@ def test_a_sender_refuses_a_collector_under_another_name(tmp_path: Path,
     a server with a valid certificate from the same CA under another name gets nothing."""
     assert forward(tmp_path, protocol, ["p01-rtr1"], 50, wait=5,
                    collector_name="other.lab") == []
+
+
+def test_a_sender_cannot_name_itself_out_of_the_collectors_folder(tmp_path: Path) -> None:
+    """The receiver's file is named after the sender's HOSTNAME, which the sender writes:
+    an RFC 5424 line naming ``../..`` or ``a/b`` lands in a file inside the folder
+    (``/`` replaced), not beside or above it."""
+    tcp, relp = free_port(), free_port()
+    remote = tmp_path / "base" / "remote"
+    receiver = rsyslogd(tmp_path / "receiver", render(
+        ROLES / "log_collector" / "templates" / "collector.conf.j2", {
+            "log_collector_port": tcp, "log_collector_relp_port": relp,
+            "log_collector_tls_port": free_port(), "log_collector_dir": str(remote),
+            "log_collector_max_sessions": 10, "log_collector_tls_cert_file": "",
+            "log_collector_tls_key_file": "", "log_collector_tls_ca_file": "",
+            "log_collector_tls_peers": []}))
+    names = ["../escaped", "../../../up", "a/b", "..", ".", "p01-rtr1"]
+    try:
+        listening(tcp)
+        with socket.create_connection(("127.0.0.1", tcp)) as s:
+            s.sendall(b"".join(b"<38>1 2026-11-22T07:43:17Z %s sshd 42 - - line %d\n"
+                               % (name.encode(), i) for i, name in enumerate(names)))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            written = sorted(p for p in tmp_path.rglob("*.log") if p.is_file())
+            if sum(len(p.read_text().splitlines()) for p in written) >= len(names):
+                break
+            time.sleep(0.2)
+    finally:
+        receiver.terminate()
+        receiver.wait(30)
+    assert written, "the receiver wrote nothing"
+    assert all(p.parent == remote for p in written), written
+    assert remote / "p01-rtr1.log" in written
+    lines = [line for p in written for line in p.read_text().splitlines()]
+    assert sorted(int(line.rsplit(" ", 1)[1]) for line in lines) == list(range(len(names)))
