@@ -43,3 +43,19 @@ def test_the_database_primary_is_the_same_server_on_every_run(tmp_path: Path) ->
     chosen = {resolve(inventory, "dc-dr-db1", "socctl_db_primary", seed)
               for seed in range(1, 7)}
     assert chosen == {"dc-primary-db1"}
+
+
+@pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
+def test_hosts_forward_their_logs_to_the_primary_dcs_collector(tmp_path: Path) -> None:
+    """The national profile has collectors in both DCs: by name alone, dc-dr-log1 sorts
+    first, and every host of the agency sent its logs to the DR collector. With no
+    collector in the primary DC, the first there is."""
+    inventory = tmp_path / "hosts.yml"
+    both = {"dc-primary-log2": {}, "dc-dr-log1": {}, "dc-primary-log1": {}, "p01-rtr1": {}}
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": both, "children": {
+        "role_log_collector": {"hosts": {h: {} for h in both if "log" in h}},
+        "site_dc_primary": {"hosts": {"dc-primary-log1": {}, "dc-primary-log2": {}}}}}}))
+    assert resolve(inventory, "p01-rtr1", "socctl_log_collector", 1) == "dc-primary-log1"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "role_log_collector": {"hosts": {"dc-dr-log2": {}, "dc-dr-log1": {}}}}}}))
+    assert resolve(inventory, "dc-dr-log2", "socctl_log_collector", 1) == "dc-dr-log1"
