@@ -59,3 +59,69 @@ def test_hosts_forward_their_logs_to_the_primary_dcs_collector(tmp_path: Path) -
     inventory.write_text(yaml.safe_dump({"all": {"children": {
         "role_log_collector": {"hosts": {"dc-dr-log2": {}, "dc-dr-log1": {}}}}}}))
     assert resolve(inventory, "dc-dr-log2", "socctl_log_collector", 1) == "dc-dr-log1"
+
+
+FIREWALL_PLAY = """
+- hosts: all
+  gather_facts: false
+  vars_files: [roles/firewall/defaults/main.yml]
+  vars: {template: roles/firewall/templates/socctl.nft.j2}
+  tasks:
+    - ansible.builtin.copy:
+        content: "{{ lookup('ansible.builtin.template', template) }}"
+        dest: "{{ out }}/{{ inventory_hostname }}.nft"
+        mode: "0600"
+"""
+
+
+def firewall_rules(tmp_path: Path, roles: dict[str, str]) -> dict[str, str]:
+    """The firewall role's nftables file for a host of each role, as Ansible renders it
+    with the role's defaults and the playbooks' group_vars (no host contacted)."""
+    for name in ("group_vars", "roles"):
+        (tmp_path / name).symlink_to(REPO / "playbooks" / name)
+    (tmp_path / "play.yml").write_text(FIREWALL_PLAY)
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {
+        host: {"socctl_role": role, "socctl_tier": "dc", "socctl_platform": "linux",
+               "ansible_python_interpreter": sys.executable}
+        for host, role in roles.items()}}}))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "ANSIBLE_INVENTORY_ENABLED": "yaml",
+           "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    done = subprocess.run([str(Path(ANSIBLE).with_name("ansible-playbook")), "-i",
+                           str(tmp_path / "hosts.yml"), "-c", "local", str(tmp_path / "play.yml"),
+                           "-e", f"out={out}", "-e", "ansible_managed=test"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {host: (out / f"{host}.nft").read_text() for host in roles}
+
+
+@pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
+def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> None:
+    """Input is dropped by default, so a role the firewall role knew no services of
+    (web, application, mail, proxy and monitoring servers) lost them when provisioned.
+    Each rule file is checked by nft itself where it can run (root)."""
+    rules = firewall_rules(tmp_path, {"web1": "web_server", "app1": "app_server",
+                                      "mail1": "mail_server", "proxy1": "proxy",
+                                      "mon1": "monitoring_server", "db1": "db_server",
+                                      "bk1": "backup_server"})
+    accepts = {host: [line.strip() for line in text.splitlines()
+                      if "dport" in line and "accept" in line] for host, text in rules.items()}
+    # what every host has (ssh and SNMP from the operations centre) and nothing else
+    assert all(len([a for a in accepts[h] if "@management" in a]) == 2 for h in rules)
+    opened = {host: sorted(a.split("dport ")[1].split()[0] for a in found
+                           if "@management" not in a) for host, found in accepts.items()}
+    assert opened == {"web1": ["443", "80"], "app1": ["8080"], "mail1": ["25", "587", "993"],
+                      "proxy1": ["3128"], "mon1": ["162", "443"], "db1": ["5433"],
+                      "bk1": []}
+    # the public portal and inbound mail from anywhere; the rest only from the agency
+    assert [a for a in accepts["web1"] if "saddr" not in a] == accepts["web1"][2:]
+    assert "saddr { 10.0.0.0/8 } tcp dport 8080" in accepts["app1"][2]
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    if os.geteuid() == 0 and Path(nft).exists():
+        for host, text in rules.items():
+            path = tmp_path / f"{host}.check.nft"
+            path.write_text(text)
+            check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
+                                   text=True)
+            assert check.returncode == 0, f"{host}: {check.stderr}"
