@@ -20,6 +20,7 @@ from socctl.automation.record import write_record
 from socctl.automation.result import HostRun, ProvisionResult, Wave
 from socctl.automation.runner import OnProgress, PlaybookJob, run_job
 from socctl.automation.secrets import lab_secret_env, production_secret_env
+from socctl.automation.targets import playbook_hosts
 from socctl.automation.waves import RolloutHost, plan_waves, roll_out, rollout_order
 from socctl.config import Settings
 from socctl.errors import ConfigError, LabError, Location
@@ -105,6 +106,15 @@ def provision(settings: Settings, request: ProvisionRequest,
     if not 0 <= request.max_fail_percent <= 100:
         raise ConfigError(f"--max-fail-percent must be in [0, 100], not "
                           f"{request.max_fail_percent:g}")
+    targeted = playbook_hosts(playbook, inventory)
+    unmanaged = [] if targeted is None else sorted(d.name for d in devices
+                                                   if d.name not in targeted)
+    devices = [d for d in devices if d.name not in unmanaged]
+    if not devices:
+        raise ConfigError(f"no play of {playbook.name} runs on the selected hosts",
+                          Location.of(playbook),
+                          hint=f"selected: {', '.join(unmanaged[:5])}"
+                               f"{' ...' if len(unmanaged) > 5 else ''}")
     order = rollout_order([RolloutHost(d.name, inventory.sites[d.site].tier, d.security_level)
                            for d in devices], after=_dependencies(inventory))
     waves = plan_waves(order, request.wave, request.wave_percent)
@@ -115,7 +125,7 @@ def provision(settings: Settings, request: ProvisionRequest,
         playbook=str(playbook.relative_to(settings.project_root)), inventory=str(source),
         check=request.check, diff=request.diff, selection=request.selection.to_dict(),
         max_fail_percent=request.max_fail_percent, waves=waves, user=_who(),
-        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        started=datetime.now(UTC).isoformat(timespec="seconds"), unmanaged=unmanaged,
     )
     started = time.monotonic()
 

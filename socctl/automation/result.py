@@ -95,6 +95,8 @@ class ProvisionResult:
     finished: str = ""
     seconds: float = 0.0
     record: str | None = None
+    unmanaged: list[str] = field(default_factory=list)
+    """Selected hosts no play of the playbook targets: not run, not in any wave."""
 
     @property
     def failures(self) -> list[HostRun]:
@@ -128,4 +130,5 @@ class ProvisionResult:
             "waves": [asdict(w) for w in self.waves],
             "hosts": {name: h.to_dict() for name, h in self.hosts.items()},
             "record": self.record,
+            "unmanaged": self.unmanaged,
         }

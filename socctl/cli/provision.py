@@ -89,6 +89,10 @@ def _summary(result: ProvisionResult) -> None:
     if result.stopped:
         render.console.print(render.styled(("stopped", "red"), f": {result.stopped}"),
                              highlight=False)
+    if result.unmanaged:
+        few = ", ".join(result.unmanaged[:8]) + (" ..." if len(result.unmanaged) > 8 else "")
+        render.console.print(f"not run: {len(result.unmanaged)} selected hosts no play of "
+                             f"{result.playbook} manages ({few})", highlight=False)
 
 
 @click.command("provision")
