@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -61,29 +62,29 @@ def test_hosts_forward_their_logs_to_the_primary_dcs_collector(tmp_path: Path) -
     assert resolve(inventory, "dc-dr-log2", "socctl_log_collector", 1) == "dc-dr-log1"
 
 
-FIREWALL_PLAY = """
+ROLE_PLAY = """
 - hosts: all
   gather_facts: false
-  vars_files: [roles/firewall/defaults/main.yml]
-  vars: {template: roles/firewall/templates/socctl.nft.j2}
+  vars_files: [roles/{role}/defaults/main.yml]
+  vars: {{template: roles/{role}/templates/{template}}}
   tasks:
     - ansible.builtin.copy:
-        content: "{{ lookup('ansible.builtin.template', template) }}"
-        dest: "{{ out }}/{{ inventory_hostname }}.nft"
+        content: "{{{{ lookup('ansible.builtin.template', template) }}}}"
+        dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}"
         mode: "0600"
 """
 
 
-def firewall_rules(tmp_path: Path, roles: dict[str, str]) -> dict[str, str]:
-    """The firewall role's nftables file for a host of each role, as Ansible renders it
-    with the role's defaults and the playbooks' group_vars (no host contacted)."""
+def render_role(tmp_path: Path, role: str, template: str, hosts: dict[str, dict[str, Any]]
+                ) -> dict[str, str]:
+    """A role's template for each host, as Ansible renders it with the role's defaults
+    and the playbooks' group_vars (no host contacted: the file is written here)."""
     for name in ("group_vars", "roles"):
         (tmp_path / name).symlink_to(REPO / "playbooks" / name)
-    (tmp_path / "play.yml").write_text(FIREWALL_PLAY)
+    (tmp_path / "play.yml").write_text(ROLE_PLAY.format(role=role, template=template))
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {
-        host: {"socctl_role": role, "socctl_tier": "dc", "socctl_platform": "linux",
-               "ansible_python_interpreter": sys.executable}
-        for host, role in roles.items()}}}))
+        host: {**variables, "ansible_python_interpreter": sys.executable}
+        for host, variables in hosts.items()}}}))
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "ANSIBLE_INVENTORY_ENABLED": "yaml",
@@ -93,7 +94,13 @@ def firewall_rules(tmp_path: Path, roles: dict[str, str]) -> dict[str, str]:
                            "-e", f"out={out}", "-e", "ansible_managed=test"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    return {host: (out / f"{host}.nft").read_text() for host in roles}
+    return {host: (out / host).read_text() for host in hosts}
+
+
+def firewall_rules(tmp_path: Path, roles: dict[str, str]) -> dict[str, str]:
+    return render_role(tmp_path, "firewall", "socctl.nft.j2", {
+        host: {"socctl_role": role, "socctl_tier": "dc", "socctl_platform": "linux"}
+        for host, role in roles.items()})
 
 
 @pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
@@ -125,3 +132,15 @@ def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> N
             check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
                                    text=True)
             assert check.returncode == 0, f"{host}: {check.stderr}"
+
+
+@pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
+def test_production_databases_take_replication_only_from_the_agencys_networks(
+        tmp_path: Path) -> None:
+    """The role's defaults held the lab's networks: outside the lab pg_hba let
+    198.19.0.0/16 replicate and 198.18.0.0/15 log in, and the agency's own networks not."""
+    (prod,) = render_role(tmp_path, "postgresql", "pg_hba.conf.j2",
+                          {"db1": {"socctl_role": "db_server"}}).values()
+    rules = [line.split() for line in prod.splitlines() if line.startswith("host")]
+    assert {r[3] for r in rules if r[1] == "replication"} == {"10.0.0.0/8"}
+    assert "198.1" not in prod
