@@ -71,10 +71,13 @@ def test_check_changes_nothing_on_the_hosts(lab: LabPlan, lab_settings: Settings
                                            firewall_cleanup: None) -> None:
     hosts = ["p79-rtr1", "dc-primary-log1"]
     before = {h: _state_of(h) for h in hosts}
+    # a router and the collector (not the whole primary DC: the suite's time)
     rc, data, output = provision(lab_settings, "--check", "--diff", "--site", "p79",
-                                 "--site", "dc-primary")
+                                 "--site", "dc-primary", "--role", "edge_router",
+                                 "--role", "log_collector")
     assert rc == 0, output
     assert data["check"] is True
+    assert sorted(data["hosts"]) == sorted(hosts)
     assert data["hosts"]["p79-rtr1"]["changed"] > 0, "a fresh host needs changes"
     assert any("PermitRootLogin" in d["diff"] for d in data["hosts"]["p79-rtr1"]["diffs"])
     assert {h: _state_of(h) for h in hosts} == before, "--check changed a host"
@@ -263,6 +266,28 @@ def test_second_run_changes_nothing(lab: LabPlan, lab_settings: Settings,
                if host["changed"]}
     assert changed == {}, f"not idempotent: {changed}"
     assert all(host["status"] == "ok" for host in data["hosts"].values())
+
+
+def test_an_sshd_setting_sshd_refuses_is_never_written(lab: LabPlan, lab_settings: Settings,
+                                                      converged: dict[str, Any]) -> None:
+    """sshd checks its file before it replaces the old one: written first and checked by
+    the handler only, a bad value stayed, and the next sshd start locked everyone out."""
+    from socctl.automation.provision import ProvisionRequest
+    from socctl.automation.provision import provision as run
+    from socctl.inventory.select import Selection
+
+    path = "/etc/ssh/sshd_config.d/00-socctl-baseline.conf"
+    before = runtime.run_in("p79-rtr1", ["cat", path]).stdout
+    assert "MaxAuthTries" in before
+    result = run(lab_settings, ProvisionRequest(
+        selection=Selection(sites=("p79",)), lab=True,
+        extra_vars={"common_sshd_max_auth_tries": "lots"}))
+    host = result.hosts["p79-rtr1"]
+    assert host.failed, host
+    assert any(e.task == "Write the sshd hardening settings" and "MaxAuthTries" in e.message
+               for e in host.errors), host.errors
+    assert runtime.run_in("p79-rtr1", ["cat", path]).stdout == before
+    assert runtime.run_in("p79-rtr1", ["/usr/sbin/sshd", "-t"]).returncode == 0
 
 
 def test_unreachable_host_is_reported_and_the_others_proceed(
