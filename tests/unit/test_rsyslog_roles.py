@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -22,13 +23,13 @@ from tests.conftest import REPO
 from tests.unit.test_collect_relp import OMRELP, certificates
 
 ROLES = REPO / "playbooks" / "roles"
-OSSL = any(Path(d, "lmnsd_ossl.so").exists() for d in
-           ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
-            "/usr/lib/rsyslog"))
-pytestmark = pytest.mark.skipif(not shutil.which("rsyslogd") or not OMRELP or not OSSL,
-                                reason="needs rsyslogd with omrelp/imrelp and the OpenSSL "
-                                       "driver (Debian: rsyslog rsyslog-relp rsyslog-openssl;"
-                                       " ./dev installs them)")
+DRIVERS = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
+           "/usr/lib/rsyslog")
+GTLS = any(Path(d, "lmnsd_gtls.so").exists() for d in DRIVERS)
+pytestmark = pytest.mark.skipif(not shutil.which("rsyslogd") or not OMRELP or not GTLS,
+                                reason="needs rsyslogd with omrelp/imrelp and the GnuTLS driver "
+                                       "(TCP over TLS, both ends) (Debian: rsyslog "
+                                       "rsyslog-relp rsyslog-gnutls; ./dev installs them)")
 PROTOCOLS = pytest.mark.parametrize("protocol", ["relp", "tcp"])
 
 
@@ -51,6 +52,22 @@ def rsyslogd(work: Path, conf: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to each, then a wait; one still running after 30 s is killed (no rsyslogd of
+    a test outlives it) and the test fails naming it."""
+    for proc in procs:
+        proc.terminate()
+    stuck = []
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            stuck.append(" ".join(map(str, proc.args)))
+    assert not stuck, f"rsyslogd did not stop on SIGTERM within 30 s: {stuck}"
+
+
 def listening(port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -61,14 +78,10 @@ def listening(port: int) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
-            wait: float, collector_name: str = "collector.lab") -> list[str]:
-    """Renders both roles with TLS, sends ``total`` messages into the sender, and returns
-    the receiver's file of that router once they are all there or ``wait`` has passed."""
-    pki = certificates(tmp_path / "pki")
-    relp, tls, tcp_in, tcp_recv = free_port(), free_port(), free_port(), free_port()
-    remote = tmp_path / "remote"
-    receiver_conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
+def collector_conf(pki: dict[str, Path], remote: Path, tcp_recv: int, relp: int, tls: int,
+                   peers: list[str]) -> str:
+    """The log_collector role's receiver with TLS, permitting ``peers``."""
+    conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
         "log_collector_port": tcp_recv, "log_collector_relp_port": relp,
         "log_collector_tls_port": tls, "log_collector_dir": str(remote),
         "log_collector_max_sessions": 100,
@@ -76,7 +89,18 @@ def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
         "log_collector_tls_key_file": str(pki["server.key"]),
         "log_collector_tls_ca_file": str(pki["ca.pem"]),
         "log_collector_tls_peers": peers})
-    assert 'tls="on"' in receiver_conf and 'streamDriver.mode="1"' in receiver_conf
+    assert 'tls="on"' in conf and 'streamDriver.mode="1"' in conf
+    return conf
+
+
+def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
+            wait: float, collector_name: str = "collector.lab") -> list[str]:
+    """Renders both roles with TLS, sends ``total`` messages into the sender, and returns
+    the receiver's file of that router once they are all there or ``wait`` has passed."""
+    pki = certificates(tmp_path / "pki")
+    relp, tls, tcp_in, tcp_recv = free_port(), free_port(), free_port(), free_port()
+    remote = tmp_path / "remote"
+    receiver_conf = collector_conf(pki, remote, tcp_recv, relp, tls, peers)
     sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
         "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": protocol,
         "common_rsyslog_target": "127.0.0.1",
@@ -111,9 +135,7 @@ def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
             path = remote / "p01-rtr1.log"
             got = path.read_text().splitlines() if path.exists() else []
     finally:
-        for proc in (sender, receiver):
-            proc.terminate()
-            proc.wait(30)
+        stop(sender, receiver)
     return got
 
 
@@ -173,10 +195,51 @@ def test_a_sender_cannot_name_itself_out_of_the_collectors_folder(tmp_path: Path
                 break
             time.sleep(0.2)
     finally:
-        receiver.terminate()
-        receiver.wait(30)
+        stop(receiver)
     assert written, "the receiver wrote nothing"
     assert all(p.parent == remote for p in written), written
     assert remote / "p01-rtr1.log" in written
     lines = [line for p in written for line in p.read_text().splitlines()]
     assert sorted(int(line.rsplit(" ", 1)[1]) for line in lines) == list(range(len(names)))
+
+
+def late_client_hello(tmp_path: Path, peers: list[str], tries: int) -> list[str]:
+    """The router's certificate over TCP over TLS into the collector, its ClientHello sent
+    half a second after the connection (a busy sender): the receiver's first handshake step
+    finds nothing to read and its second one waits for the client's certificate; ``tries``
+    connections, one message each. Returns the receiver's file of that router after."""
+    tmp_path.mkdir()
+    pki = certificates(tmp_path / "pki")
+    relp, tls, tcp_recv = free_port(), free_port(), free_port()
+    remote = tmp_path / "remote"
+    receiver = rsyslogd(tmp_path / "receiver",
+                        collector_conf(pki, remote, tcp_recv, relp, tls, peers))
+    context = ssl.create_default_context(cafile=str(pki["ca.pem"]))
+    context.load_cert_chain(pki["client.pem"], pki["client.key"])
+    try:
+        listening(tls)
+        for i in range(tries):
+            with socket.create_connection(("127.0.0.1", tls)) as raw:
+                time.sleep(0.5)
+                try:
+                    with context.wrap_socket(raw, server_hostname="collector.lab") as s:
+                        s.sendall(b"<38>Nov 22 07:43:17 p01-rtr1 sshd[42]: Failed password "
+                                  b"for u%d from 203.0.113.9 port 22 ssh2\n" % i)
+                        s.settimeout(1)
+                        s.recv(1)  # the receiver's close, or 1 s
+                except (OSError, ssl.SSLError):
+                    pass  # refused during or after the handshake
+        time.sleep(1)
+        path = remote / "p01-rtr1.log"
+        return path.read_text().splitlines() if path.exists() else []
+    finally:
+        stop(receiver)
+
+
+def test_a_late_client_hello_is_checked_like_any_other(tmp_path: Path) -> None:
+    """rsyslog's OpenSSL driver (8.2302) skipped the name check when the handshake needed a
+    second retry, so a busy sender under a name not permitted got its messages in now and
+    then; the collector's TCP over TLS must refuse it every time, and take the permitted one
+    every time."""
+    assert late_client_hello(tmp_path / "refused", ["p99-rtr1"], tries=10) == []
+    assert len(late_client_hello(tmp_path / "permitted", ["p01-rtr1"], tries=2)) == 2
