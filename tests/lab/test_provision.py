@@ -186,6 +186,26 @@ def test_log_from_a_province_router_reaches_the_collector_over_relp(
     assert 'type="omrelp"' in conf and "omfwd" not in conf
 
 
+
+def test_udp_syslog_from_a_router_reaches_the_collector_through_its_firewall(
+        lab: LabPlan, converged: dict[str, Any]) -> None:
+    """What a Cisco router's `logging host` sends (UDP 514) is taken by the collector and
+    let through its firewall, into the sender's file."""
+    collector = lab.hosts["dc-primary-log1"]
+    assert collector.lan is not None
+    marker = f"socctl-udp-test-{uuid.uuid4().hex}"
+    sent = runtime.run_in("p79-rtr1", ["logger", "--rfc3164", "-d", "-n",
+                                       str(collector.lan.ip), "-P", "514", "-t", "socctl-test",
+                                       marker])
+    assert sent.returncode == 0, sent.stderr
+    deadline = time.monotonic() + 20
+    found = ""
+    while time.monotonic() < deadline and not found:
+        found = runtime.run_in(collector.name, ["grep", "-rh", marker, "/var/log/remote"]).stdout
+        time.sleep(0.5)
+    assert marker in found
+    assert marker in runtime.run_in(collector.name, ["cat", "/var/log/remote/p79-rtr1.log"]).stdout
+
 def _ospf_costs(host: str) -> dict[str, int]:
     out = runtime.run_in(host, ["vtysh", "-c", "show ip ospf interface json"]).stdout
     data = json.loads(out or "{}")

@@ -111,7 +111,7 @@ def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> N
     rules = firewall_rules(tmp_path, {"web1": "web_server", "app1": "app_server",
                                       "mail1": "mail_server", "proxy1": "proxy",
                                       "mon1": "monitoring_server", "db1": "db_server",
-                                      "bk1": "backup_server"})
+                                      "bk1": "backup_server", "log1": "log_collector"})
     accepts = {host: [line.strip() for line in text.splitlines()
                       if "dport" in line and "accept" in line] for host, text in rules.items()}
     # what every host has (ssh and SNMP from the operations centre) and nothing else
@@ -120,7 +120,9 @@ def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> N
                            if "@management" not in a) for host, found in accepts.items()}
     assert opened == {"web1": ["443", "80"], "app1": ["8080"], "mail1": ["25", "587", "993"],
                       "proxy1": ["3128"], "mon1": ["162", "443"], "db1": ["5433"],
-                      "bk1": []}
+                      "bk1": [], "log1": ["2514", "514", "514", "6514"]}
+    # a Cisco router's `logging host` is UDP only
+    assert any(a.startswith("ip saddr { 10.0.0.0/8 } udp dport 514 ") for a in accepts["log1"])
     # the public portal and inbound mail from anywhere; the rest only from the agency
     assert [a for a in accepts["web1"] if "saddr" not in a] == accepts["web1"][2:]
     assert "saddr { 10.0.0.0/8 } tcp dport 8080" in accepts["app1"][2]

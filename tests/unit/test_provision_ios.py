@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from socctl.inventory import load_inventory
+from socctl.network.render import Renderer
 from tests.conftest import REPO
 from tests.fakeios import PASSWORD, USERNAME, fake_ios
 
@@ -47,7 +49,7 @@ def _ios_updates(stdout: str, host: str) -> tuple[dict[str, Any], list[str]]:
     data = json.loads(stdout[stdout.index("{"):])
     for play in data["plays"]:
         for task in play["tasks"]:
-            if task["task"]["name"].endswith("Configure the WAN interfaces and OSPF"):
+            if task["task"]["name"].endswith("Configure the WAN interfaces, OSPF and syslog"):
                 result = task["hosts"][host]
                 return result, list(result.get("updates") or [])
     raise AssertionError("the ios_config task did not run")
@@ -77,4 +79,15 @@ def test_district_playbook_computes_the_ospf_lines_for_an_ios_router(tmp_path: P
                  " network 10.224.16.68 0.0.0.3 area 0",
                  " network 10.208.130.33 0.0.0.0 area 0"):
         assert line.strip() in [u.strip() for u in updates], (line, updates)
+    # syslog to every collector, the same lines `socctl net` renders for this router (UDP:
+    # the rsyslog collectors listen for it); without them the router's logs went nowhere
+    model = load_inventory(REPO / "inventory", "national")
+    rendered = Renderer.create(model, REPO / "device_templates").render(
+        model.devices["p01d01-rtr1"]).splitlines()
+    logging = sorted(line.strip() for line in updates if line.strip().startswith("logging "))
+    assert logging == sorted(line for line in rendered if line.startswith("logging "))
+    collectors = [d for d in model.devices.values() if d.role == "log_collector"]
+    assert len(collectors) >= 2 and all(
+        f"logging host {d.management.ip}" in logging for d in collectors), logging
+    assert "logging trap informational" in logging
     assert PASSWORD not in proc.stdout + proc.stderr

@@ -82,7 +82,8 @@ def collector_conf(pki: dict[str, Path], remote: Path, tcp_recv: int, relp: int,
                    peers: list[str]) -> str:
     """The log_collector role's receiver with TLS, permitting ``peers``."""
     conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
-        "log_collector_port": tcp_recv, "log_collector_relp_port": relp,
+        "log_collector_port": tcp_recv, "log_collector_udp_port": free_port(),
+        "log_collector_relp_port": relp,
         "log_collector_tls_port": tls, "log_collector_dir": str(remote),
         "log_collector_max_sessions": 100,
         "log_collector_tls_cert_file": str(pki["server.pem"]),
@@ -177,7 +178,8 @@ def test_a_sender_cannot_name_itself_out_of_the_collectors_folder(tmp_path: Path
     remote = tmp_path / "base" / "remote"
     receiver = rsyslogd(tmp_path / "receiver", render(
         ROLES / "log_collector" / "templates" / "collector.conf.j2", {
-            "log_collector_port": tcp, "log_collector_relp_port": relp,
+            "log_collector_port": tcp, "log_collector_udp_port": free_port(),
+            "log_collector_relp_port": relp,
             "log_collector_tls_port": free_port(), "log_collector_dir": str(remote),
             "log_collector_max_sessions": 10, "log_collector_tls_cert_file": "",
             "log_collector_tls_key_file": "", "log_collector_tls_ca_file": "",
@@ -201,6 +203,38 @@ def test_a_sender_cannot_name_itself_out_of_the_collectors_folder(tmp_path: Path
     assert remote / "p01-rtr1.log" in written
     lines = [line for p in written for line in p.read_text().splitlines()]
     assert sorted(int(line.rsplit(" ", 1)[1]) for line in lines) == list(range(len(names)))
+
+
+def test_a_cisco_routers_udp_syslog_is_kept(tmp_path: Path) -> None:
+    """`logging host` on IOS sends UDP 514 only: the collector takes it. An IOS line has no
+    HOSTNAME after its sequence number, so it lands under the sender's address or name; a
+    device whose line names it (RFC 3164) under that name."""
+    tcp, udp = free_port(), free_port()
+    remote = tmp_path / "remote"
+    receiver = rsyslogd(tmp_path / "receiver", render(
+        ROLES / "log_collector" / "templates" / "collector.conf.j2", {
+            "log_collector_port": tcp, "log_collector_udp_port": udp,
+            "log_collector_relp_port": free_port(), "log_collector_tls_port": free_port(),
+            "log_collector_dir": str(remote), "log_collector_max_sessions": 10,
+            "log_collector_tls_cert_file": "", "log_collector_tls_key_file": "",
+            "log_collector_tls_ca_file": "", "log_collector_tls_peers": []}))
+    ios = [b"<189>%d: *Dec  3 19:20:%02d.123 ICT: %%SYS-5-CONFIG_I: Configured from console "
+           b"by admin on vty0 (198.18.0.1)" % (i, i) for i in range(20)]
+    named = b"<38>Dec  3 19:21:00 p02-rtr1 sshd[7]: Accepted publickey for ops"
+    try:
+        listening(tcp)  # the UDP input starts with it
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for datagram in [*ios, named]:
+                s.sendto(datagram, ("127.0.0.1", udp))
+        deadline = time.monotonic() + 10
+        lines: list[str] = []
+        while len(lines) < len(ios) + 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            lines = [line for p in remote.glob("*.log") for line in p.read_text().splitlines()]
+    finally:
+        stop(receiver)
+    assert len([line for line in lines if "%SYS-5-CONFIG_I" in line]) == len(ios), lines
+    assert "Accepted publickey for ops" in (remote / "p02-rtr1.log").read_text()
 
 
 def late_client_hello(tmp_path: Path, peers: list[str], tries: int) -> list[str]:
