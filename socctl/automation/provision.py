@@ -26,6 +26,7 @@ from socctl.config import Settings
 from socctl.errors import ConfigError, LabError, Location
 from socctl.inventory import Inventory, load_inventory
 from socctl.inventory.select import Selection, select
+from socctl.text import some
 
 PLAYBOOK_DIR = "playbooks"
 PRIMARY_DC = "dc-primary"
@@ -113,8 +114,7 @@ def provision(settings: Settings, request: ProvisionRequest,
     if not devices:
         raise ConfigError(f"no play of {playbook.name} runs on the selected hosts",
                           Location.of(playbook),
-                          hint=f"selected: {', '.join(unmanaged[:5])}"
-                               f"{' ...' if len(unmanaged) > 5 else ''}")
+                          hint=f"selected: {some(unmanaged, 5)}")
     order = rollout_order([RolloutHost(d.name, inventory.sites[d.site].tier, d.security_level)
                            for d in devices], after=_dependencies(inventory))
     waves = plan_waves(order, request.wave, request.wave_percent)

@@ -16,6 +16,7 @@ from socctl.automation.result import ProvisionResult, Wave
 from socctl.cli import render
 from socctl.cli.main import AppContext
 from socctl.cli.options import selection_from, selection_options
+from socctl.text import some
 
 EXIT_HOST_FAILURES = 2
 _STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red",
@@ -90,9 +91,9 @@ def _summary(result: ProvisionResult) -> None:
         render.console.print(render.styled(("stopped", "red"), f": {result.stopped}"),
                              highlight=False)
     if result.unmanaged:
-        few = ", ".join(result.unmanaged[:8]) + (" ..." if len(result.unmanaged) > 8 else "")
         render.console.print(f"not run: {len(result.unmanaged)} selected hosts no play of "
-                             f"{result.playbook} manages ({few})", highlight=False)
+                             f"{result.playbook} manages ({some(result.unmanaged)})",
+                             highlight=False)
 
 
 @click.command("provision")

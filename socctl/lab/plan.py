@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface, ip_network
 
 from socctl.errors import LabError
 from socctl.inventory.model import Inventory
+from socctl.text import some
 
 MGMT_BRIDGE = "socctl-mgmt"
 NETNS_PREFIX = "socctl-"
@@ -150,7 +151,7 @@ def _check_addresses(plan: LabPlan) -> None:
     outside = [f"{what} {address}" for what, address in found if address not in LAB_NETWORK]
     if outside:
         raise LabError(f"profile {plan.profile!r} puts lab addresses outside {LAB_NETWORK}: "
-                       + ", ".join(outside[:5]) + (" ..." if len(outside) > 5 else ""),
+                       + some(outside, 5),
                        hint="the lab runs only on 198.18.0.0/15 addresses (see "
                             "inventory/settings.yaml, profiles)")
 

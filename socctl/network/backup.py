@@ -17,6 +17,7 @@ from pathlib import Path
 from socctl.errors import Location, ToolError
 from socctl.inventory.model import Inventory
 from socctl.results import RunResult
+from socctl.text import some
 
 
 def repo_path(state_dir: Path) -> Path:
@@ -67,9 +68,7 @@ def store(state_dir: Path, inventory: Inventory, fetched: RunResult,
     if not changed:
         return summary
     day = today or dt.date.today()
-    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8
-                                      else "")
-    title = f"backup {day.isoformat()}: {len(changed)} device(s) changed: {shown}"
+    title = f"backup {day.isoformat()}: {len(changed)} device(s) changed: {some(changed)}"
     body = [f"{len(fetched.hosts) - len(failed)} device(s) fetched, {len(failed)} failed."]
     if failed:
         body.append("Not reached (previous backup kept): " + ", ".join(failed))
