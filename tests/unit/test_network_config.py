@@ -144,3 +144,18 @@ Neighbor ID     Pri   State           Dead Time   Address         Interface
 """
     assert CiscoIosDriver().parse_adjacencies(output) == {
         "GigabitEthernet0/1/10.208.0.41": "Full", "GigabitEthernet0/2/10.208.0.42": "Init"}
+
+
+def test_an_enabled_ios_port_is_not_drift_and_a_shut_one_is_brought_up() -> None:
+    """IOS prints no line for an enabled port (``no shutdown`` is the default) and
+    ``shutdown`` for a shut one. The intended config's ``no shutdown`` was drift on every
+    port of every router and sent on every push."""
+    driver = CiscoIosDriver()
+    intended = IOS_RUNNING.replace(" ip ospf cost 10\n", " ip ospf cost 10\n no shutdown\n")
+    assert driver.commands(IOS_RUNNING, intended) == []
+    assert configtree.unified("r", driver.normalise(IOS_RUNNING),
+                              driver.normalise(intended)) == ""
+    shut = IOS_RUNNING.replace(" ip ospf cost 10\n", " ip ospf cost 10\n shutdown\n")
+    forward = driver.commands(shut, intended)
+    assert forward == ["interface GigabitEthernet0/1", "no shutdown", "exit"]
+    assert driver.commands(apply(driver, shut, forward), intended) == []

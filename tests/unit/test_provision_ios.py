@@ -35,7 +35,9 @@ interface GigabitEthernet0/1
  ip address 10.224.16.70 255.255.255.252
  ip ospf network point-to-point
  ip ospf cost 50
- no shutdown
+!
+interface GigabitEthernet0/2
+ no ip address
 !
 interface Loopback0
  ip address 10.208.130.33 255.255.255.255
@@ -44,19 +46,39 @@ end
 """
 
 
-def _ios_updates(stdout: str, host: str) -> tuple[dict[str, Any], list[str]]:
-    """The ios_config task's result for ``host`` from Ansible's json callback."""
+# IOS prints an enabled port with no shutdown line, a shut one with `shutdown`: the
+# router's WAN port (its only one in the inventory) was left shut, a spare port is up.
+INTERFACES = """interface GigabitEthernet0/1
+ ip address 10.224.16.70 255.255.255.252
+ ip ospf network point-to-point
+ ip ospf cost 50
+ shutdown
+interface GigabitEthernet0/2
+ no ip address
+interface Loopback0
+ ip address 10.208.130.33 255.255.255.255
+"""
+
+
+def _task(stdout: str, host: str, name: str) -> dict[str, Any]:
+    """One task's result for ``host`` from Ansible's json callback."""
     data = json.loads(stdout[stdout.index("{"):])
     for play in data["plays"]:
         for task in play["tasks"]:
-            if task["task"]["name"].endswith("Configure the WAN interfaces, OSPF and syslog"):
-                result = task["hosts"][host]
-                return result, list(result.get("updates") or [])
-    raise AssertionError("the ios_config task did not run")
+            if task["task"]["name"].endswith(name):
+                return dict(task["hosts"][host])
+    raise AssertionError(f"the task {name!r} did not run")
+
+
+def _ios_updates(stdout: str, host: str) -> tuple[dict[str, Any], list[str]]:
+    """The ios_config task's result for ``host``, and the lines it sends."""
+    result = _task(stdout, host, "Configure the WAN interfaces, OSPF and syslog")
+    return result, list(result.get("updates") or [])
 
 
 def test_district_playbook_computes_the_ospf_lines_for_an_ios_router(tmp_path: Path) -> None:
-    with fake_ios(tmp_path, RUNNING) as port:
+    with fake_ios(tmp_path, RUNNING, {"show running-config | section ^interface": {
+            "output": INTERFACES, "help": "interfaces", "prompt": ["{base_prompt}#"]}}) as port:
         env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
                "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_HOST_KEY_CHECKING": "False",
                "SOCCTL_NET_USERNAME": USERNAME, "SOCCTL_NET_PASSWORD": PASSWORD,
@@ -90,4 +112,11 @@ def test_district_playbook_computes_the_ospf_lines_for_an_ios_router(tmp_path: P
     assert len(collectors) >= 2 and all(
         f"logging host {d.management.ip}" in logging for d in collectors), logging
     assert "logging trap informational" in logging
+    # the shut WAN port is brought up, the spare one left alone; no `no shutdown` in the
+    # lines ios_config sends (IOS never prints it, so it was sent, and the config saved,
+    # on every run)
+    ports = _task(proc.stdout, "p01d01-rtr1", "Bring up the WAN interfaces")
+    assert ports["changed"] is True and not ports.get("failed"), ports
+    assert ports["commands"] == ["interface GigabitEthernet0/1", "no shutdown"], ports
+    assert "no shutdown" not in [u.strip() for u in updates]
     assert PASSWORD not in proc.stdout + proc.stderr

@@ -29,6 +29,10 @@ class CiscoIosDriver(Driver):
         r"^version \d",
         r"^\s*!\s*Time:",
         r"uptime is ",
+        # An enabled interface shows no line: `no shutdown` is the default, which IOS never
+        # prints, so kept in the intended config it was drift on every interface and every
+        # push. A shut port shows `shutdown`, which the push negates.
+        r"^ no shutdown$",
     )
     deletable_blocks: ClassVar[tuple[str, ...]] = (
         "router ", "ip access-list ", "route-map ", "snmp-server view ")
