@@ -50,16 +50,25 @@ def test_the_database_primary_is_the_same_server_on_every_run(tmp_path: Path) ->
 def test_hosts_forward_their_logs_to_the_primary_dcs_collector(tmp_path: Path) -> None:
     """The national profile has collectors in both DCs: by name alone, dc-dr-log1 sorts
     first, and every host of the agency sent its logs to the DR collector. With no
-    collector in the primary DC, the first there is."""
+    collector in the primary DC, the first there is. A copy of each message goes to the
+    first collector of another site."""
     inventory = tmp_path / "hosts.yml"
-    both = {"dc-primary-log2": {}, "dc-dr-log1": {}, "dc-primary-log1": {}, "p01-rtr1": {}}
+    both = {"dc-primary-log2": {"socctl_site": "dc-primary"},
+            "dc-dr-log1": {"socctl_site": "dc-dr"},
+            "dc-primary-log1": {"socctl_site": "dc-primary"}, "p01-rtr1": {"socctl_site": "p01"}}
     inventory.write_text(yaml.safe_dump({"all": {"hosts": both, "children": {
         "role_log_collector": {"hosts": {h: {} for h in both if "log" in h}},
-        "site_dc_primary": {"hosts": {"dc-primary-log1": {}, "dc-primary-log2": {}}}}}}))
+        "site_dc_primary": {"hosts": {"dc-primary-log1": {}, "dc-primary-log2": {}}},
+        "site_dc_dr": {"hosts": {"dc-dr-log1": {}}}}}}))
     assert resolve(inventory, "p01-rtr1", "socctl_log_collector", 1) == "dc-primary-log1"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {
-        "role_log_collector": {"hosts": {"dc-dr-log2": {}, "dc-dr-log1": {}}}}}}))
+    # the copy goes to the other DC's collector, not to the primary DC's second one
+    assert resolve(inventory, "p01-rtr1", "socctl_log_collector_second", 1) == "dc-dr-log1"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {
+        "dc-dr-log2": {"socctl_site": "dc-dr"}, "dc-dr-log1": {"socctl_site": "dc-dr"}},
+        "children": {"role_log_collector": {"hosts": {"dc-dr-log2": {}, "dc-dr-log1": {}}},
+                     "site_dc_dr": {"hosts": {"dc-dr-log2": {}, "dc-dr-log1": {}}}}}}))
     assert resolve(inventory, "dc-dr-log2", "socctl_log_collector", 1) == "dc-dr-log1"
+    assert resolve(inventory, "dc-dr-log2", "socctl_log_collector_second", 1) == ""
 
 
 ROLE_PLAY = """

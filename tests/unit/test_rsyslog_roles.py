@@ -104,7 +104,7 @@ def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
     receiver_conf = collector_conf(pki, remote, tcp_recv, relp, tls, peers)
     sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
         "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": protocol,
-        "common_rsyslog_target": "127.0.0.1",
+        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_second_target": "",
         "common_rsyslog_port": relp if protocol == "relp" else tls,
         "common_rsyslog_tls_ca_file": str(pki["ca.pem"]),
         "common_rsyslog_tls_cert_file": str(pki["client.pem"]),
@@ -277,3 +277,87 @@ def test_a_late_client_hello_is_checked_like_any_other(tmp_path: Path) -> None:
     every time."""
     assert late_client_hello(tmp_path / "refused", ["p99-rtr1"], tries=10) == []
     assert len(late_client_hello(tmp_path / "permitted", ["p01-rtr1"], tries=2)) == 2
+
+
+
+def plain_collector(work: Path, address: str, relp: int, remote: Path
+                    ) -> subprocess.Popen[bytes]:
+    """The log_collector role's receiver without TLS, its RELP input on ``address`` only
+    (two collectors on one machine share the port on 127.0.0.1 and 127.0.0.2, as the
+    primary and the DR DC's do on their own hosts)."""
+    conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
+        "log_collector_port": free_port(), "log_collector_udp_port": free_port(),
+        "log_collector_relp_port": relp, "log_collector_tls_port": free_port(),
+        "log_collector_dir": str(remote), "log_collector_max_sessions": 10,
+        "log_collector_tls_cert_file": "", "log_collector_tls_key_file": "",
+        "log_collector_tls_ca_file": "", "log_collector_tls_peers": []})
+    conf = conf.replace('  type="imrelp"\n', f'  type="imrelp"\n  address="{address}"\n')
+    return rsyslogd(work, conf)
+
+
+def received(remote: Path) -> list[str]:
+    path = remote / "p01-rtr1.log"
+    return [line.rsplit(" ", 1)[1] for line in path.read_text().splitlines()] \
+        if path.exists() else []
+
+
+
+def test_each_message_reaches_both_dcs_collectors_while_one_is_down(tmp_path: Path) -> None:
+    """The primary DC's collector stops and comes back: the DR DC's has every message as it
+    is sent, and the primary's copy catches up from its own queue; each collector gets
+    each message once."""
+    relp, tcp_in = free_port(), free_port()
+    sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
+        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": "relp",
+        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_second_target": "127.0.0.2",
+        "common_rsyslog_port": relp, "common_rsyslog_tls_ca_file": "",
+        "common_rsyslog_tls_cert_file": "", "common_rsyslog_tls_key_file": "",
+        "common_rsyslog_tls_peer": "", "common_rsyslog_queue_size": 1000,
+        "common_rsyslog_queue_max_disk": "16m",
+        "common_rsyslog_spool_dir": str(tmp_path / "spool")})
+    assert sender_conf.count('type="omrelp"') == 2
+    (tmp_path / "spool").mkdir()
+    primary_dir, second_dir = tmp_path / "primary-remote", tmp_path / "second-remote"
+    procs = {"primary": plain_collector(tmp_path / "primary", "127.0.0.1", relp, primary_dir),
+             "second": plain_collector(tmp_path / "second", "127.0.0.2", relp, second_dir),
+             "sender": rsyslogd(tmp_path / "sender", 'module(load="imtcp")\n'
+                                f'input(type="imtcp" port="{tcp_in}" address="127.0.0.1")\n'
+                                + sender_conf)}
+
+    def send(phase: str, count: int = 200) -> list[str]:
+        with socket.create_connection(("127.0.0.1", tcp_in)) as s:
+            s.sendall(b"".join(b"<38>Nov 22 07:43:17 p01-rtr1 sshd[42]: msg %s-%d\n"
+                               % (phase.encode(), i) for i in range(count)))
+        return [f"{phase}-{i}" for i in range(count)]
+
+    def wait_for(want: list[str], where: Path, wait: float = 30) -> list[str]:
+        deadline = time.monotonic() + wait
+        got = received(where)
+        while time.monotonic() < deadline and not set(want) <= set(got):
+            time.sleep(0.2)
+            got = received(where)
+        return got
+
+    try:
+        listening(tcp_in)
+        sent = send("up")
+        assert set(sent) <= set(wait_for(sent, primary_dir))
+        stop(procs.pop("primary"))
+        down = send("down")
+        sent += down
+        at_second = wait_for(sent, second_dir)
+        assert set(sent) <= set(at_second), "the DR DC's collector missed messages"
+        assert not set(down) & set(received(primary_dir))
+        time.sleep(12)  # down over two of the sender's retries (resumeInterval 5 s)
+        sent += send("later")
+        assert set(sent) <= set(wait_for(sent, second_dir))
+        procs["primary"] = plain_collector(tmp_path / "primary-again", "127.0.0.1", relp,
+                                           primary_dir)
+        sent += send("back")
+        at_primary = wait_for(sent, primary_dir)
+        at_second = wait_for(sent, second_dir)
+    finally:
+        stop(*procs.values())
+    assert sorted(at_primary) == sorted(sent), sorted(set(sent) - set(at_primary))
+    assert sorted(at_second) == sorted(sent), sorted(set(sent) - set(at_second))
+

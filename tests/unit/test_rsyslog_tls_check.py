@@ -40,6 +40,15 @@ SENDERS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "plain-relp-to-plain": ("c-plain", {}, None),
     "tls-tcp-to-plain": ("c-plain", {**CA, "common_rsyslog_protocol": "tcp"},
                          "the collector has no log_collector_tls_cert_file"),
+    # the other DC's collector gets a copy of each message: it is checked too
+    "tls-to-tls-and-plain": ("c-plain", {**CA, "socctl_log_collector": "c-tls",
+                                         "socctl_log_collector_second": "c-plain",
+                                         "common_rsyslog_second_target": "198.18.0.11"},
+                             "the collector has no log_collector_tls_cert_file"),
+    "tls-to-tls-and-peers": ("c-peers", {**CA, **CLIENT, "socctl_log_collector": "c-tls",
+                                         "socctl_log_collector_second": "c-peers",
+                                         "common_rsyslog_second_target": "198.18.0.11"},
+                             None),
 }
 
 
@@ -78,6 +87,9 @@ def test_the_common_role_fails_a_sender_whose_tls_its_collector_does_not_share(
             assert stats[name]["failures"] == 0
         else:
             assert results[name].get("failed"), (name, results[name])
-            message = results[name]["msg"]
+            failed = [r for r in results[name].get("results", [results[name]])
+                      if r.get("failed")]
+            assert len(failed) == 1, (name, results[name])
+            message = failed[0]["msg"]
             assert reason in message and collector in message and name in message, message
     assert proc.returncode != 0  # the run fails when any host does
