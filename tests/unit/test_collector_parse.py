@@ -217,6 +217,35 @@ def test_mail_postfix_and_clamav_milter() -> None:
     assert get(by["connect"], "source.ip") == "203.0.113.20"
 
 
+def test_postfix_blocklist_rejections_smtpd_postscreen_and_warn_only() -> None:
+    """The spam rules count blocklist rejections per client: smtpd's and postscreen's
+    (its own layout: ``[ip]:port:``, commas between fields) name it; a warn_if_reject
+    ``reject_warning`` (the mail was then accepted) is told apart from a rejection."""
+    smtpd, postscreen, warn = (parse_line("syslog", line, received=RECEIVED) for line in (
+        "Nov 22 07:43:14 mail1 postfix/smtpd[222]: NOQUEUE: reject: RCPT from unknown"
+        "[198.51.100.66]: 554 5.7.1 Service unavailable; Client host [198.51.100.66] blocked "
+        "using zen.spamhaus.org; from=<x@spam.example> to=<hr@vss.gov.vn> proto=ESMTP "
+        "helo=<spam.example>",
+        "Nov 22 07:43:15 mail1 postfix/postscreen[230]: NOQUEUE: reject: RCPT from "
+        "[198.51.100.67]:40712: 550 5.7.1 Service unavailable; client [198.51.100.67] blocked "
+        "using zen.spamhaus.org; from=<x@spam.example>, to=<hr@vss.gov.vn>, proto=ESMTP, "
+        "helo=<spam.example>",
+        "Nov 22 07:43:16 mail1 postfix/smtpd[222]: NOQUEUE: reject_warning: RCPT from "
+        "mx.partner.example[198.51.100.68]: 554 5.7.1 Service unavailable; Client host "
+        "[198.51.100.68] blocked using b.barracudacentral.org; from=<n@partner.example> "
+        "to=<hr@vss.gov.vn> proto=ESMTP helo=<mx.partner.example>"))
+    assert fields(smtpd, "event.dataset", "event.action", "event.outcome", "source.ip",
+                  "email.to.address") == (
+        "postfix", "reject", "failure", "198.51.100.66", ["hr@vss.gov.vn"])
+    assert fields(postscreen, "process.name", "event.action", "event.outcome", "source.ip",
+                  "email.from.address", "email.to.address") == (
+        "postfix/postscreen", "reject", "failure", "198.51.100.67", ["x@spam.example"],
+        ["hr@vss.gov.vn"])
+    assert fields(warn, "event.action", "event.outcome", "source.ip") == (
+        "reject_warning", None, "198.51.100.68")
+    assert "blocked using" in get(warn, "event.reason")
+
+
 def test_clamd_log_file() -> None:
     found, selfcheck = parsed("clamav", "clamav.log")
     assert fields(found, "rule.name", "file.name", "@timestamp") == (
