@@ -246,6 +246,20 @@ def test_postfix_blocklist_rejections_smtpd_postscreen_and_warn_only() -> None:
     assert "blocked using" in get(warn, "event.reason")
 
 
+def test_postfix_sasl_failure_and_authenticated_client_name_the_user() -> None:
+    """SMTP AUTH: a failure names the client (and the account, Postfix 3.x); an
+    authenticated client line names the account after its sasl_method."""
+    failed, client = (parse_line("syslog", line, received=RECEIVED) for line in (
+        "Nov 22 07:43:15 mail1 postfix/submission/smtpd[222]: warning: unknown[203.0.113.21]: "
+        "SASL PLAIN authentication failed: authentication failure, sasl_username=ketoan",
+        "Nov 22 07:43:16 mail1 postfix/submission/smtpd[222]: 4F2A81C0124: client=unknown"
+        "[198.19.128.70], sasl_method=LOGIN, sasl_username=ketoan@vss.gov.vn"))
+    assert fields(failed, "event.action", "event.outcome", "source.ip", "user.name") == (
+        "sasl_login", "failure", "203.0.113.21", "ketoan")
+    assert fields(client, "event.action", "source.ip", "user.name") == (
+        "client", "198.19.128.70", "ketoan@vss.gov.vn")
+
+
 def test_clamd_log_file() -> None:
     found, selfcheck = parsed("clamav", "clamav.log")
     assert fields(found, "rule.name", "file.name", "@timestamp") == (

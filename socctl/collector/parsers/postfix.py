@@ -27,7 +27,7 @@ RE_HEADER = re.compile(r"(?P<verdict>warning|reject|info|hold|discard|filter|red
                        r"from=<(?P<from>[^>]*)> to=<(?P<to>[^>]*)>")
 RE_SASL = re.compile(r"warning: [^\[\s]*\[(?P<ip>[^\]]+)\]: SASL (?P<mech>\S+) authentication "
                      r"failed:(?:.*?sasl_username=(?P<user>\S+))?")
-RE_CLIENT = re.compile(r"client=[^\[\s]*\[(?P<ip>[^\]]+)\](?:, sasl_method=\S+)?"
+RE_CLIENT = re.compile(r"client=[^\[\s]*\[(?P<ip>[^\]]+)\](?:, sasl_method=[^,\s]+)?"
                        r"(?:, sasl_username=(?P<user>\S+))?")
 RE_FROM = re.compile(r"from=<(?P<from>[^>]*)>, size=(?P<size>\d+)")
 RE_TO = re.compile(r"to=<(?P<to>[^>]*)>,.*?status=(?P<status>\w+)")
