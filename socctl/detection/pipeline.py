@@ -56,6 +56,7 @@ LOGSOURCES: tuple[Logsource, ...] = (
     Logsource("postfix", None, None, ("postfix",)),
     Logsource("clamav", None, None, ("clamav",)),
     Logsource(None, "email", None, ("postfix", "clamav")),
+    Logsource("cisco", None, "ios", ("cisco_ios",)),
     Logsource(None, "network_connection", None, ()),
 )
 

@@ -22,6 +22,7 @@ LOGSOURCES = [
     ({"product": "postfix"}, ["postfix"]),
     ({"product": "clamav"}, ["clamav"]),
     ({"category": "email"}, ["postfix", "clamav"]),
+    ({"product": "cisco", "service": "ios"}, ["cisco_ios"]),
 ]
 INDEX = "logs-socctl-*"
 
