@@ -36,6 +36,7 @@ DEFAULT_ROUTES: dict[str, str] = {
     "zebra": "frr", "ospfd": "frr", "ospf6d": "frr", "bgpd": "frr", "watchfrr": "frr",
     "staticd": "frr", "mgmtd": "frr", "isisd": "frr", "bfdd": "frr", "frr": "frr",
     "clamd": "clamav", "clamav-milter": "clamav",
+    "amavis": "amavis", "amavisd": "amavis", "amavisd-new": "amavis",
     "snmptrap": "snmp.trap",
 }
 """Program name (syslog tag) -> dataset. ``postfix/*`` goes to postfix."""

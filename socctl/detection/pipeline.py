@@ -55,7 +55,9 @@ LOGSOURCES: tuple[Logsource, ...] = (
     Logsource("postgresql", None, None, ("postgresql",)),
     Logsource("postfix", None, None, ("postfix",)),
     Logsource("clamav", None, None, ("clamav",)),
-    Logsource(None, "email", None, ("postfix", "clamav")),
+    Logsource("amavis", None, None, ("amavis",)),
+    Logsource(None, "email", None, ("postfix", "clamav", "amavis")),
+    Logsource("cisco", None, "ios", ("cisco_ios",)),
     Logsource(None, "network_connection", None, ()),
 )
 

@@ -21,7 +21,9 @@ LOGSOURCES = [
     ({"product": "postgresql"}, ["postgresql"]),
     ({"product": "postfix"}, ["postfix"]),
     ({"product": "clamav"}, ["clamav"]),
-    ({"category": "email"}, ["postfix", "clamav"]),
+    ({"product": "amavis"}, ["amavis"]),
+    ({"category": "email"}, ["postfix", "clamav", "amavis"]),
+    ({"product": "cisco", "service": "ios"}, ["cisco_ios"]),
 ]
 INDEX = "logs-socctl-*"
 

@@ -32,7 +32,7 @@ def fields(ev: dict[str, Any], *names: str) -> tuple[Any, ...]:
 def test_contract_dataset_names() -> None:
     assert set(DATASETS) == {"sshd", "nginx.access", "apache.access", "netfilter",
                              "postgresql", "frr", "cisco_ios", "snmp.trap", "postfix",
-                             "clamav", "syslog"}
+                             "clamav", "amavis", "syslog"}
 
 
 def test_sshd_E_file_real_capture() -> None:
@@ -215,6 +215,78 @@ def test_mail_postfix_and_clamav_milter() -> None:
     assert fields(by["sasl_login"], "user.name", "event.outcome") == ("ketoan", "failure")
     assert get(by["delivery_sent"], "email.to.address") == ["ketoan@vss.gov.vn"]
     assert get(by["connect"], "source.ip") == "203.0.113.20"
+
+
+def test_postfix_blocklist_rejections_smtpd_postscreen_and_warn_only() -> None:
+    """The spam rules count blocklist rejections per client: smtpd's and postscreen's
+    (its own layout: ``[ip]:port:``, commas between fields) name it; a warn_if_reject
+    ``reject_warning`` (the mail was then accepted) is told apart from a rejection."""
+    smtpd, postscreen, warn = (parse_line("syslog", line, received=RECEIVED) for line in (
+        "Nov 22 07:43:14 mail1 postfix/smtpd[222]: NOQUEUE: reject: RCPT from unknown"
+        "[198.51.100.66]: 554 5.7.1 Service unavailable; Client host [198.51.100.66] blocked "
+        "using zen.spamhaus.org; from=<x@spam.example> to=<hr@vss.gov.vn> proto=ESMTP "
+        "helo=<spam.example>",
+        "Nov 22 07:43:15 mail1 postfix/postscreen[230]: NOQUEUE: reject: RCPT from "
+        "[198.51.100.67]:40712: 550 5.7.1 Service unavailable; client [198.51.100.67] blocked "
+        "using zen.spamhaus.org; from=<x@spam.example>, to=<hr@vss.gov.vn>, proto=ESMTP, "
+        "helo=<spam.example>",
+        "Nov 22 07:43:16 mail1 postfix/smtpd[222]: NOQUEUE: reject_warning: RCPT from "
+        "mx.partner.example[198.51.100.68]: 554 5.7.1 Service unavailable; Client host "
+        "[198.51.100.68] blocked using b.barracudacentral.org; from=<n@partner.example> "
+        "to=<hr@vss.gov.vn> proto=ESMTP helo=<mx.partner.example>"))
+    assert fields(smtpd, "event.dataset", "event.action", "event.outcome", "source.ip",
+                  "email.to.address") == (
+        "postfix", "reject", "failure", "198.51.100.66", ["hr@vss.gov.vn"])
+    assert fields(postscreen, "process.name", "event.action", "event.outcome", "source.ip",
+                  "email.from.address", "email.to.address") == (
+        "postfix/postscreen", "reject", "failure", "198.51.100.67", ["x@spam.example"],
+        ["hr@vss.gov.vn"])
+    assert fields(warn, "event.action", "event.outcome", "source.ip") == (
+        "reject_warning", None, "198.51.100.68")
+    assert "blocked using" in get(warn, "event.reason")
+
+
+def test_postfix_sasl_failure_and_authenticated_client_name_the_user() -> None:
+    """SMTP AUTH: a failure names the client (and the account, Postfix 3.x); an
+    authenticated client line names the account after its sasl_method."""
+    failed, client = (parse_line("syslog", line, received=RECEIVED) for line in (
+        "Nov 22 07:43:15 mail1 postfix/submission/smtpd[222]: warning: unknown[203.0.113.21]: "
+        "SASL PLAIN authentication failed: authentication failure, sasl_username=ketoan",
+        "Nov 22 07:43:16 mail1 postfix/submission/smtpd[222]: 4F2A81C0124: client=unknown"
+        "[198.19.128.70], sasl_method=LOGIN, sasl_username=ketoan@vss.gov.vn"))
+    assert fields(failed, "event.action", "event.outcome", "source.ip", "user.name") == (
+        "sasl_login", "failure", "203.0.113.21", "ketoan")
+    assert fields(client, "event.action", "source.ip", "user.name") == (
+        "client", "198.19.128.70", "ketoan@vss.gov.vn")
+
+
+def test_amavis_verdicts_on_the_mail_gateway() -> None:
+    """amavis lines in mail.log are routed to their own parser: the verdict, the client
+    (first address, handed over by Postfix with XFORWARD), the addresses, the queue id."""
+    spam, clean, infected, other = (parse_line("syslog", line, received=RECEIVED) for line in (
+        "Nov 22 07:43:17 mail1 amavis[4321]: (04321-07) Blocked SPAM {DiscardedInbound,"
+        "Quarantined}, [198.51.100.66]:41234 [198.51.100.66] <x@spam.example> -> "
+        "<hr@vss.gov.vn>,<ketoan@vss.gov.vn>, quarantine: spam-AbCd.gz, Queue-ID: 4F2A81C0125, "
+        "Message-ID: <9@spam.example>, mail_id: AbCd, Hits: 12.31, size: 4567, 312 ms",
+        "Nov 22 07:43:18 mail1 amavis[4321]: (04321-08) Passed CLEAN {RelayedInbound}, "
+        "[198.19.128.61]:50000 [198.19.128.61] <a@partner.example> -> <hr@vss.gov.vn>, "
+        "Queue-ID: 4F2A81C0126, Message-ID: <1@partner.example>, mail_id: EfGh, Hits: -1.2, "
+        "size: 2345, queued_as: 5B1C2D3E4F, 250 ms",
+        "Nov 22 07:43:19 mail1 amavisd[4321]: (04321-09) Blocked INFECTED "
+        "(Win.Trojan.Emotet-9953378-0) {DiscardedInbound,Quarantined}, [198.51.100.67]:40000 "
+        "[198.51.100.67] <> -> <hr@vss.gov.vn>, Queue-ID: 4F2A81C0127, mail_id: IjKl, "
+        "Hits: -, size: 9000, 400 ms",
+        "Nov 22 07:43:20 mail1 amavis[4300]: SpamControl: init_pre_fork on SpamAssassin done"))
+    assert fields(spam, "event.dataset", "event.action", "event.outcome", "source.ip",
+                  "email.from.address", "email.to.address", "email.local_id") == (
+        "amavis", "blocked_spam", "failure", "198.51.100.66", ["x@spam.example"],
+        ["hr@vss.gov.vn", "ketoan@vss.gov.vn"], "4F2A81C0125")
+    assert fields(clean, "event.action", "event.outcome", "source.ip") == (
+        "passed_clean", "success", "198.19.128.61")
+    assert fields(infected, "event.action", "rule.name", "email.from.address") == (
+        "blocked_infected", "Win.Trojan.Emotet-9953378-0", None)
+    assert "malware" in infected["event"]["category"]
+    assert fields(other, "event.dataset", "event.action") == ("amavis", None)
 
 
 def test_clamd_log_file() -> None:

@@ -47,6 +47,26 @@ def _lines(n: int, seed: int = 3) -> list[tuple[str, str, float]]:
         t += 0.05
         out.append(("nginx.access", f'198.18.9.9 - - [22/Nov/2026:08:00:01 +0000] "GET /f{i} '
                     f'HTTP/1.1" {404 if i % 2 else 200} 10 "-" "curl/8"', t))
+    for i in range(800):  # mail, web login and router login guessing, with pauses
+        t += rnd.choice([0.0, 0.2, 0.5, 2.0, 1200.0 if i % 400 == 0 else 1.0])
+        ip = f"198.18.8.{rnd.randint(1, 2)}"
+        kind = rnd.randrange(4)
+        if kind == 0:
+            out.append(("postfix", f"Nov 22 08:00:01 mail1 postfix/smtpd[{i}]: NOQUEUE: reject: "
+                        f"RCPT from unknown[{ip}]: 554 5.7.1 Service unavailable; Client host "
+                        f"[{ip}] blocked using zen.spamhaus.org; from=<a@b.example> "
+                        f"to=<n{i}@vss.gov.vn> proto=ESMTP helo=<b.example>", t))
+        elif kind == 1:
+            out.append(("postfix", f"Nov 22 08:00:01 mail1 postfix/smtpd[{i}]: warning: unknown"
+                        f"[{ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", t))
+        elif kind == 2:
+            out.append(("nginx.access", f'{ip} - - [22/Nov/2026:08:00:01 +0000] "POST '
+                        f'/dang-nhap HTTP/1.1" {rnd.choice([401, 403, 302])} 10 "-" "curl/8"', t))
+        else:
+            out.append(("cisco_ios", f"<188>{i}: p01-rtr1: *Nov 22 08:00:01.000 UTC: "
+                        "%SEC_LOGIN-4-LOGIN_FAILED: Login failed [user: admin] "
+                        f"[Source: {ip}] [localport: 22] [Reason: Login Authentication "
+                        "Failed] at 08:00:01 UTC Sun Nov 22 2026", t))
     return out
 
 

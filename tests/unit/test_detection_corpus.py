@@ -41,7 +41,9 @@ def test_every_documented_attack_class_has_an_alerting_rule() -> None:
                    "known-vulnerable", "brute force", "enumeration", "default",
                    "after brute force", "sudo or su", "postgresql authentication failures",
                    "superuser", "errors typical of sql injection", "flood", "botnet",
-                   "phishing", "virus"):
+                   "phishing", "virus", "suspected spam", "smtp auth password guessing",
+                   "web login guessing", "server-side request forgery",
+                   "cisco ios login guessing"):
         assert needle in titles, needle
     kinds = {r.sigma.type.name.lower() for r in RULESET.rules if r.kind == "correlation"}
     assert {"event_count", "value_count", "temporal_ordered"} <= kinds

@@ -13,6 +13,7 @@ from typing import Any
 
 from socctl.collector.ecs import Event
 from socctl.collector.parsers import (
+    amavis,
     cisco_ios,
     clamav,
     frr,
@@ -38,6 +39,7 @@ PARSERS: dict[str, Parser] = {
     "snmp.trap": snmp_trap.parse,
     "postfix": postfix.parse,
     "clamav": clamav.parse,
+    "amavis": amavis.parse,
     "syslog": syslog_generic.parse,
 }
 """dataset (event.dataset) -> parser. A new dataset is one module plus one line here."""
@@ -53,6 +55,7 @@ MODULES: dict[str, str] = {
     "snmp.trap": "snmp",
     "postfix": "postfix",
     "clamav": "clamav",
+    "amavis": "amavis",
     "syslog": "syslog",
 }
 """dataset -> event.module."""

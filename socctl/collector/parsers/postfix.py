@@ -2,8 +2,9 @@
 
 ECS: category [email]; email.from.address / email.to.address (lists), email.subject
 (from ``header_checks`` WARN/INFO/REJECT lines, which Postfix logs with the subject),
-email.local_id (the queue id), source.ip of the sending client. Rejections and failed
-SASL logins are outcome failure.
+email.local_id (the queue id), source.ip of the sending client. Rejections (smtpd's and
+postscreen's) and failed SASL logins are outcome failure; a ``reject_warning`` (warn_if_reject:
+the mail was accepted) is action reject_warning, with no outcome.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from socctl.collector.ecs import Event
 
 RE_QID = re.compile(r"([0-9A-F]{6,12}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,16}): ")
 RE_CONNECT = re.compile(r"(?P<what>connect|disconnect) from (?P<name>[^\[\s]*)\[(?P<ip>[^\]]+)\]")
-RE_REJECT = re.compile(r"(?:NOQUEUE: )?(?P<verdict>reject|discard|hold): (?P<stage>\S+) from "
-                       r"[^\[\s]*\[(?P<ip>[^\]]+)\]: (?P<reason>.*?); from=<(?P<from>[^>]*)> "
-                       r"to=<(?P<to>[^>]*)>")
+# smtpd: "RCPT from name[ip]: reason; from=<a> to=<b> ..."; postscreen (Postfix's DNSBL
+# gate): "RCPT from [ip]:port: reason; from=<a>, to=<b>, ..."
+RE_REJECT = re.compile(r"(?:NOQUEUE: )?(?P<verdict>reject_warning|reject|discard|hold): "
+                       r"(?P<stage>\S+) from [^\[\s]*\[(?P<ip>[^\]]+)\](?::\d+)?: "
+                       r"(?P<reason>.*?); from=<(?P<from>[^>]*)>,? to=<(?P<to>[^>]*)>")
 RE_HEADER = re.compile(r"(?P<verdict>warning|reject|info|hold|discard|filter|redirect): header "
                        r"Subject: (?P<subject>.*?) from [^\[\s]*\[(?P<ip>[^\]]+)\]; "
                        r"from=<(?P<from>[^>]*)> to=<(?P<to>[^>]*)>")
 RE_SASL = re.compile(r"warning: [^\[\s]*\[(?P<ip>[^\]]+)\]: SASL (?P<mech>\S+) authentication "
                      r"failed:(?:.*?sasl_username=(?P<user>\S+))?")
-RE_CLIENT = re.compile(r"client=[^\[\s]*\[(?P<ip>[^\]]+)\](?:, sasl_method=\S+)?"
+RE_CLIENT = re.compile(r"client=[^\[\s]*\[(?P<ip>[^\]]+)\](?:, sasl_method=[^,\s]+)?"
                        r"(?:, sasl_username=(?P<user>\S+))?")
 RE_FROM = re.compile(r"from=<(?P<from>[^>]*)>, size=(?P<size>\d+)")
 RE_TO = re.compile(r"to=<(?P<to>[^>]*)>,.*?status=(?P<status>\w+)")
@@ -48,8 +51,11 @@ def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
         ev["source"] = {"ip": r.group("ip")}
         _addresses(email, r.group("from"), r.group("to"))
     elif (r := RE_REJECT.match(text)) is not None:
-        e.update(action=r.group("verdict"), type=["denied"], outcome="failure",
-                 reason=r.group("reason"))
+        if r.group("verdict") == "reject_warning":  # warn_if_reject: logged, then accepted
+            e.update(action="reject_warning", reason=r.group("reason"))
+        else:
+            e.update(action=r.group("verdict"), type=["denied"], outcome="failure",
+                     reason=r.group("reason"))
         ev["source"] = {"ip": r.group("ip")}
         _addresses(email, r.group("from"), r.group("to"))
     elif (r := RE_SASL.match(text)) is not None:
