@@ -84,14 +84,13 @@ def cluster() -> Iterator[tuple[Path, int]]:
 
 
 def run_tasks(tmp_path: Path, files: list[str], variables: dict[str, Any],
-              environment: dict[str, str] | None = None
+              environment: dict[str, str] | None = None, role: str = "postgresql"
               ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """The role's task files on localhost, with its defaults (include_role), as the
     playbooks run them (the repository's ansible.cfg: its filter plugins)."""
     play = [{"name": "passwords", "hosts": "localhost", "gather_facts": False,
              "environment": environment or {},
-             "tasks": [{"ansible.builtin.include_role": {"name": "postgresql",
-                                                         "tasks_from": name}}
+             "tasks": [{"ansible.builtin.include_role": {"name": role, "tasks_from": name}}
                        for name in files]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     (tmp_path / "vars.json").write_text(json.dumps(variables))
