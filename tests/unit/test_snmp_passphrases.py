@@ -6,6 +6,7 @@ as they are. One with a line break is refused by the role, by name."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,18 @@ from tests.unit.test_postgresql_passwords import run_tasks
 
 AUTH = 'a "quoted" \\ back\\\\slash $x #y \'z\''
 PRIV = 'p\\"riv "" \\\\ end\\'
+
+
+async def pysnmp_sysname(port: int, auth: str, priv: str) -> str:
+    hlapi = pytest.importorskip("pysnmp.hlapi.v3arch.asyncio")
+    target = await hlapi.UdpTransportTarget.create(("127.0.0.1", port), timeout=2, retries=1)
+    user = hlapi.UsmUserData("socctl-poller", auth, priv,
+                             authProtocol=hlapi.usmHMACSHAAuthProtocol,
+                             privProtocol=hlapi.usmAesCfb128Protocol)
+    error, _, _, binds = await hlapi.get_cmd(
+        hlapi.SnmpEngine(), user, target, hlapi.ContextData(),
+        hlapi.ObjectType(hlapi.ObjectIdentity("1.3.6.1.2.1.1.5.0")))
+    return "OK" if error is None and len(binds) == 1 else str(error)
 
 
 def free_udp_port() -> int:
@@ -65,6 +78,8 @@ def test_a_passphrase_with_quotes_and_backslashes_reaches_the_agent_as_it_is(
         # what the old template made of them: the words between the quotes
         wrong = get(AUTH.replace('"', ""), PRIV)
         assert wrong.returncode != 0
+        # the poller (socctl.network.snmp) hands pysnmp the passphrases as they are
+        assert asyncio.run(pysnmp_sysname(port, AUTH, PRIV)) == "OK"
     finally:
         agent.terminate()
         agent.wait(timeout=30)
