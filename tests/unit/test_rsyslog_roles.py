@@ -78,18 +78,46 @@ def listening(port: int) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
+def collector_template(remote: Path, **settings: Any) -> str:
+    """The log_collector role's receiver writing into ``remote``: plain (no TLS), every
+    port free unless ``settings`` names it."""
+    return render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
+        "log_collector_port": free_port(), "log_collector_udp_port": free_port(),
+        "log_collector_relp_port": free_port(), "log_collector_tls_port": free_port(),
+        "log_collector_dir": str(remote), "log_collector_max_sessions": 10,
+        "log_collector_tls_cert_file": "", "log_collector_tls_key_file": "",
+        "log_collector_tls_ca_file": "", "log_collector_tls_peers": [], **settings})
+
+
+def forward_template(spool: Path, **settings: Any) -> str:
+    """The common role's forwarding to 127.0.0.1 over plain RELP, queued in ``spool``,
+    unless ``settings`` says otherwise."""
+    return render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
+        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": "relp",
+        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_second_target": "",
+        "common_rsyslog_tls_ca_file": "", "common_rsyslog_tls_cert_file": "",
+        "common_rsyslog_tls_key_file": "", "common_rsyslog_tls_peer": "",
+        "common_rsyslog_queue_size": 1000, "common_rsyslog_queue_max_disk": "16m",
+        "common_rsyslog_spool_dir": str(spool), **settings})
+
+
+def sender(work: Path, tcp_in: int, forward_conf: str) -> subprocess.Popen[bytes]:
+    """A router's rsyslogd: what arrives on ``tcp_in`` (127.0.0.1) goes out as the common
+    role forwards it."""
+    return rsyslogd(work, 'module(load="imtcp")\n'
+                    f'input(type="imtcp" port="{tcp_in}" address="127.0.0.1")\n'
+                    + forward_conf)
+
+
 def collector_conf(pki: dict[str, Path], remote: Path, tcp_recv: int, relp: int, tls: int,
                    peers: list[str]) -> str:
     """The log_collector role's receiver with TLS, permitting ``peers``."""
-    conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
-        "log_collector_port": tcp_recv, "log_collector_udp_port": free_port(),
-        "log_collector_relp_port": relp,
-        "log_collector_tls_port": tls, "log_collector_dir": str(remote),
-        "log_collector_max_sessions": 100,
-        "log_collector_tls_cert_file": str(pki["server.pem"]),
-        "log_collector_tls_key_file": str(pki["server.key"]),
-        "log_collector_tls_ca_file": str(pki["ca.pem"]),
-        "log_collector_tls_peers": peers})
+    conf = collector_template(
+        remote, log_collector_port=tcp_recv, log_collector_relp_port=relp,
+        log_collector_tls_port=tls, log_collector_max_sessions=100,
+        log_collector_tls_cert_file=str(pki["server.pem"]),
+        log_collector_tls_key_file=str(pki["server.key"]),
+        log_collector_tls_ca_file=str(pki["ca.pem"]), log_collector_tls_peers=peers)
     assert 'tls="on"' in conf and 'streamDriver.mode="1"' in conf
     return conf
 
@@ -102,25 +130,20 @@ def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
     relp, tls, tcp_in, tcp_recv = free_port(), free_port(), free_port(), free_port()
     remote = tmp_path / "remote"
     receiver_conf = collector_conf(pki, remote, tcp_recv, relp, tls, peers)
-    sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
-        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": protocol,
-        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_second_target": "",
-        "common_rsyslog_port": relp if protocol == "relp" else tls,
-        "common_rsyslog_tls_ca_file": str(pki["ca.pem"]),
-        "common_rsyslog_tls_cert_file": str(pki["client.pem"]),
-        "common_rsyslog_tls_key_file": str(pki["client.key"]),
-        "common_rsyslog_tls_peer": collector_name, "common_rsyslog_queue_size": 1000,
-        "common_rsyslog_queue_max_disk": "16m",
-        "common_rsyslog_spool_dir": str(tmp_path / "spool")})
+    sender_conf = forward_template(
+        tmp_path / "spool", common_rsyslog_protocol=protocol,
+        common_rsyslog_port=relp if protocol == "relp" else tls,
+        common_rsyslog_tls_ca_file=str(pki["ca.pem"]),
+        common_rsyslog_tls_cert_file=str(pki["client.pem"]),
+        common_rsyslog_tls_key_file=str(pki["client.key"]),
+        common_rsyslog_tls_peer=collector_name)
     if protocol == "relp":
         assert 'type="omrelp"' in sender_conf and 'tls="on"' in sender_conf
     else:
         assert 'type="omfwd"' in sender_conf and 'StreamDriverMode="1"' in sender_conf
     (tmp_path / "spool").mkdir()
     receiver = rsyslogd(tmp_path / "receiver", receiver_conf)
-    sender = rsyslogd(tmp_path / "sender", 'module(load="imtcp")\n'
-                      f'input(type="imtcp" port="{tcp_in}" address="127.0.0.1")\n'
-                      + sender_conf)
+    router = sender(tmp_path / "sender", tcp_in, sender_conf)
     try:
         listening(relp)
         listening(tls)
@@ -136,7 +159,7 @@ def forward(tmp_path: Path, protocol: str, peers: list[str], total: int,
             path = remote / "p01-rtr1.log"
             got = path.read_text().splitlines() if path.exists() else []
     finally:
-        stop(sender, receiver)
+        stop(router, receiver)
     return got
 
 
@@ -176,14 +199,8 @@ def test_a_sender_cannot_name_itself_out_of_the_collectors_folder(tmp_path: Path
     (``/`` replaced), not beside or above it."""
     tcp, relp = free_port(), free_port()
     remote = tmp_path / "base" / "remote"
-    receiver = rsyslogd(tmp_path / "receiver", render(
-        ROLES / "log_collector" / "templates" / "collector.conf.j2", {
-            "log_collector_port": tcp, "log_collector_udp_port": free_port(),
-            "log_collector_relp_port": relp,
-            "log_collector_tls_port": free_port(), "log_collector_dir": str(remote),
-            "log_collector_max_sessions": 10, "log_collector_tls_cert_file": "",
-            "log_collector_tls_key_file": "", "log_collector_tls_ca_file": "",
-            "log_collector_tls_peers": []}))
+    receiver = rsyslogd(tmp_path / "receiver", collector_template(
+        remote, log_collector_port=tcp, log_collector_relp_port=relp))
     names = ["../escaped", "../../../up", "a/b", "..", ".", "p01-rtr1"]
     try:
         listening(tcp)
@@ -211,13 +228,8 @@ def test_a_cisco_routers_udp_syslog_is_kept(tmp_path: Path) -> None:
     device whose line names it (RFC 3164) under that name."""
     tcp, udp = free_port(), free_port()
     remote = tmp_path / "remote"
-    receiver = rsyslogd(tmp_path / "receiver", render(
-        ROLES / "log_collector" / "templates" / "collector.conf.j2", {
-            "log_collector_port": tcp, "log_collector_udp_port": udp,
-            "log_collector_relp_port": free_port(), "log_collector_tls_port": free_port(),
-            "log_collector_dir": str(remote), "log_collector_max_sessions": 10,
-            "log_collector_tls_cert_file": "", "log_collector_tls_key_file": "",
-            "log_collector_tls_ca_file": "", "log_collector_tls_peers": []}))
+    receiver = rsyslogd(tmp_path / "receiver", collector_template(
+        remote, log_collector_port=tcp, log_collector_udp_port=udp))
     ios = [b"<189>%d: *Dec  3 19:20:%02d.123 ICT: %%SYS-5-CONFIG_I: Configured from console "
            b"by admin on vty0 (198.18.0.1)" % (i, i) for i in range(20)]
     named = b"<38>Dec  3 19:21:00 p02-rtr1 sshd[7]: Accepted publickey for ops"
@@ -285,12 +297,7 @@ def plain_collector(work: Path, address: str, relp: int, remote: Path
     """The log_collector role's receiver without TLS, its RELP input on ``address`` only
     (two collectors on one machine share the port on 127.0.0.1 and 127.0.0.2, as the
     primary and the DR DC's do on their own hosts)."""
-    conf = render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
-        "log_collector_port": free_port(), "log_collector_udp_port": free_port(),
-        "log_collector_relp_port": relp, "log_collector_tls_port": free_port(),
-        "log_collector_dir": str(remote), "log_collector_max_sessions": 10,
-        "log_collector_tls_cert_file": "", "log_collector_tls_key_file": "",
-        "log_collector_tls_ca_file": "", "log_collector_tls_peers": []})
+    conf = collector_template(remote, log_collector_relp_port=relp)
     conf = conf.replace('  type="imrelp"\n', f'  type="imrelp"\n  address="{address}"\n')
     return rsyslogd(work, conf)
 
@@ -307,22 +314,14 @@ def test_each_message_reaches_both_dcs_collectors_while_one_is_down(tmp_path: Pa
     is sent, and the primary's copy catches up from its own queue; each collector gets
     each message once."""
     relp, tcp_in = free_port(), free_port()
-    sender_conf = render(ROLES / "common" / "templates" / "rsyslog_forward.conf.j2", {
-        "socctl_log_collector": "dc-primary-log1", "common_rsyslog_protocol": "relp",
-        "common_rsyslog_target": "127.0.0.1", "common_rsyslog_second_target": "127.0.0.2",
-        "common_rsyslog_port": relp, "common_rsyslog_tls_ca_file": "",
-        "common_rsyslog_tls_cert_file": "", "common_rsyslog_tls_key_file": "",
-        "common_rsyslog_tls_peer": "", "common_rsyslog_queue_size": 1000,
-        "common_rsyslog_queue_max_disk": "16m",
-        "common_rsyslog_spool_dir": str(tmp_path / "spool")})
+    sender_conf = forward_template(tmp_path / "spool", common_rsyslog_port=relp,
+                                   common_rsyslog_second_target="127.0.0.2")
     assert sender_conf.count('type="omrelp"') == 2
     (tmp_path / "spool").mkdir()
     primary_dir, second_dir = tmp_path / "primary-remote", tmp_path / "second-remote"
     procs = {"primary": plain_collector(tmp_path / "primary", "127.0.0.1", relp, primary_dir),
              "second": plain_collector(tmp_path / "second", "127.0.0.2", relp, second_dir),
-             "sender": rsyslogd(tmp_path / "sender", 'module(load="imtcp")\n'
-                                f'input(type="imtcp" port="{tcp_in}" address="127.0.0.1")\n'
-                                + sender_conf)}
+             "sender": sender(tmp_path / "sender", tcp_in, sender_conf)}
 
     def send(phase: str, count: int = 200) -> list[str]:
         with socket.create_connection(("127.0.0.1", tcp_in)) as s:
