@@ -21,9 +21,12 @@ ENV = {
     "password": "SOCCTL_NET_PASSWORD",
     "secret": "SOCCTL_NET_SECRET",
     "snmp_user": "SOCCTL_SNMP_USER",
-    "snmp_auth": "SOCCTL_SNMP_AUTH",
-    "snmp_priv": "SOCCTL_SNMP_PRIV",
+    "snmp_auth": "SOCCTL_SNMP_AUTH_PASS",
+    "snmp_priv": "SOCCTL_SNMP_PRIV_PASS",
 }
+# What this module read before it took the Ansible roles' names: one variable per secret
+# for both, so an engineer who exports them once polls with what the agents were given.
+_RENAMED = {"SOCCTL_SNMP_AUTH": ENV["snmp_auth"], "SOCCTL_SNMP_PRIV": ENV["snmp_priv"]}
 VAULT_PASSWORD_FILE = "SOCCTL_VAULT_PASSWORD_FILE"
 
 
@@ -66,6 +69,12 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Credentials:
 
 def from_env(environ: Mapping[str, str] | None = None) -> Credentials:
     env = os.environ if environ is None else environ
+    for old, new in _RENAMED.items():
+        if env.get(old) and not env.get(new):
+            # Not read silently as the new name: a left-over export of an old key would be
+            # used without anyone noticing that the roles configured another.
+            raise ConfigError(f"{old} is set but is no longer read",
+                              hint=f"export it as {new}, the name the snmp role reads")
     return Credentials(**{k: env.get(v, "") for k, v in ENV.items()}, source="environment")
 
 

@@ -73,6 +73,22 @@ def test_credentials_from_environment_and_missing() -> None:
         from_env({}).require_cli()
 
 
+def test_snmp_secrets_are_read_by_the_names_the_snmp_role_reads() -> None:
+    """One export configures the agents (playbooks) and the poller (socctl net poll)."""
+    from socctl.automation.secrets import SECRET_ENV
+
+    env = {"SOCCTL_SNMP_USER": "u", "SOCCTL_SNMP_AUTH_PASS": "a" * 10,
+           "SOCCTL_SNMP_PRIV_PASS": "p" * 10}
+    assert set(env) == set(SECRET_ENV)
+    creds = from_env(env)
+    creds.require_snmp()
+    assert (creds.snmp_user, creds.snmp_auth, creds.snmp_priv) == ("u", "a" * 10, "p" * 10)
+    # an export under the old name is refused by name, not ignored
+    with pytest.raises(ConfigError, match="SOCCTL_SNMP_AUTH is set") as raised:
+        from_env({"SOCCTL_SNMP_USER": "u", "SOCCTL_SNMP_AUTH": "a" * 10})
+    assert "SOCCTL_SNMP_AUTH_PASS" in str(raised.value.hint)
+
+
 def _devices(n: int) -> list[Device]:
     inv = load_inventory(REPO / "inventory", "national")
     return list(inv.devices.values())[:n]
