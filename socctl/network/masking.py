@@ -10,6 +10,7 @@ is reported of it is masked. Both IOS and FRR spellings (FRR's CLI follows IOS's
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 MASK = "***"
 
@@ -42,6 +43,31 @@ def mask_line(line: str) -> str:
         return _SNMP_KEYS.sub(lambda m: m["keep"] + MASK, line)
     m = _SECRET.match(line)
     return line if m is None else m["keep"] + MASK + line[m.end():]
+
+
+def secrets_of(lines: Sequence[str]) -> list[str]:
+    """The secret words the lines hold, for text that quotes them out of their lines."""
+    found: list[str] = []
+    for line in lines:
+        if _SNMP_USER.match(line):
+            found += [m.group(0)[len(m["keep"]):] for m in _SNMP_KEYS.finditer(line)]
+        elif (m := _SECRET.match(line)) is not None:
+            found.append(m["secret"])
+    return found
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each secret replaced by ``***``: as it is, as a regex escapes it, and
+    as ``repr`` shows either.
+
+    Netmiko's read timeout names the pattern it waited for, the command escaped and in
+    ``repr`` (``'password\\ Vty\\-S3cret!'``, backslashes doubled), which no line mask
+    recognises."""
+    forms = {form for secret in secrets if secret
+             for plain in (secret, re.escape(secret)) for form in (repr(plain)[1:-1], plain)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
 
 
 def mask_text(text: str) -> str:

@@ -159,3 +159,30 @@ def test_an_enabled_ios_port_is_not_drift_and_a_shut_one_is_brought_up() -> None
     forward = driver.commands(shut, intended)
     assert forward == ["interface GigabitEthernet0/1", "no shutdown", "exit"]
     assert driver.commands(apply(driver, shut, forward), intended) == []
+
+
+def test_a_configure_timeout_names_no_secret_of_the_commands() -> None:
+    """Netmiko's read timeout quotes the regex it waited for: the command, escaped
+    (``password\\ Vty\\-S3cret!``). The connection here is a stand-in that raises Netmiko's
+    own exception as it does; the real timeout needs a device that stops answering."""
+    from netmiko.exceptions import ReadTimeout
+
+    from socctl.network.drivers import Target
+    from socctl.network.drivers.base import Session
+
+    class Stalled:
+        def send_config_set(self, commands: list[str], **_: object) -> str:
+            import re
+
+            raise ReadTimeout(f"\nPattern not detected: {re.escape(commands[1])!r} in output."
+                              "\n\nThings you might try to fix this:\n...")
+
+    session = Session(get_driver("frr"), Target("r1", "198.18.0.99"), Stalled())
+    commands = ["line vty", "password Vty-S3cret!", "snmp-server user u g v3 auth sha "
+                "Auth-K3y priv aes 128 Priv-K3y"]
+    with pytest.raises(DeviceError, match="configuration failed: ReadTimeout") as raised:
+        session.configure(commands)
+    message = str(raised.value)
+    assert "Pattern not detected" in message
+    for secret in ("Vty-S3cret!", "Vty\\-S3cret", "S3cret", "Auth-K3y", "Priv-K3y"):
+        assert secret not in message

@@ -19,7 +19,7 @@ from socctl.errors import DeviceError, Location
 from socctl.inventory.model import Device, Interface
 from socctl.network import configtree
 from socctl.network.credentials import Credentials
-from socctl.network.masking import mask_line, mask_text
+from socctl.network.masking import mask_line, mask_text, scrub, secrets_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +62,13 @@ class Session:
         if not commands:
             return ""
         try:
+            # cmd_verify: each command's echo and the prompt after it are read before the
+            # next is sent, as Netmiko does by default, not 2 s of silence awaited once
             output = str(self.conn.send_config_set(list(commands), read_timeout=timeout,
-                                                   cmd_verify=False))
+                                                   cmd_verify=True))
         except Exception as exc:
-            raise DeviceError(f"configuration failed: {mask_text(_cause(exc))}",
+            cause = scrub(_cause(exc), secrets_of(commands))
+            raise DeviceError(f"configuration failed: {mask_text(cause)}",
                               self.target.location) from exc
         errors = self._complaints(output)
         if errors:

@@ -34,6 +34,14 @@ def _connection_class() -> type[Any]:
         def check_enable_mode(self, check_string: str = "#") -> bool:
             return True
 
+        def check_config_mode(self, check_string: str = ")#", pattern: str = r"#",
+                              force_regex: bool = False) -> bool:
+            # Read to the prompt, as Netmiko's IOS class does. Its Cisco base class waits
+            # for 2 s of silence instead, and a config set checks the mode four times,
+            # a disconnect once: 10 s of every push was spent waiting.
+            return bool(super().check_config_mode(check_string=check_string, pattern=pattern,
+                                                  force_regex=force_regex))
+
         def enable(self, *args: Any, **kwargs: Any) -> str:
             return ""
 
