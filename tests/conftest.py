@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,21 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # tests/unit/test_collect_replay.py sets another zone where that is what it tests.
 os.environ["TZ"] = "UTC"
 time.tzset()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``./dev test`` runs two xdist workers: every lab test on one of them, in file order
+    (they share one lab: the converge before the checks of what it built, the teardown
+    test last), and the unit tests spread over both, using the time the lab tests spend
+    waiting on daemons, timers and playbooks. The lab is one scope, decided here by path:
+    xdist's own ``xdist_group`` suffix is not applied under pytest 9 (seen: 3.8.0)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LabApart(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "lab" if nodeid.startswith("tests/lab/") else nodeid
+
+    return LabApart(config, log)
 
 
 @pytest.fixture
