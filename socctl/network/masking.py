@@ -30,7 +30,7 @@ _SECRET = re.compile(
 # SNMPv3 users carry two keys on one line
 _SNMP_USER = re.compile(r"^[-+ ]?\s*(?:no\s+)?snmp-server\s+user\s")
 _SNMP_KEYS = re.compile(r"(?P<keep>\b(?:auth\s+(?:md5|sha\S*)|priv\s+(?:des|3des|aes(?:\s+\d+)?))"
-                        r"\s+)\S+")
+                        r"\s+)(?P<secret>\S+)")
 
 
 def mask_line(line: str) -> str:
@@ -50,7 +50,7 @@ def secrets_of(lines: Sequence[str]) -> list[str]:
     found: list[str] = []
     for line in lines:
         if _SNMP_USER.match(line):
-            found += [m.group(0)[len(m["keep"]):] for m in _SNMP_KEYS.finditer(line)]
+            found += [m["secret"] for m in _SNMP_KEYS.finditer(line)]
         elif (m := _SECRET.match(line)) is not None:
             found.append(m["secret"])
     return found
