@@ -47,6 +47,12 @@ def _lines(n: int, seed: int = 3) -> list[tuple[str, str, float]]:
         t += 0.05
         out.append(("nginx.access", f'198.18.9.9 - - [22/Nov/2026:08:00:01 +0000] "GET /f{i} '
                     f'HTTP/1.1" {404 if i % 2 else 200} 10 "-" "curl/8"', t))
+    for _ in range(300):  # logins answered 200/302 from one address, two tools (the
+        # user agent is a second group key; its case is folded as the other keys are)
+        t += rnd.choice([0.0, 0.1, 0.3])
+        agent = rnd.choice(["curl/8", "Mozilla/5.0 (Hydra)", "mozilla/5.0 (hydra)"])
+        out.append(("nginx.access", f'198.18.8.3 - - [22/Nov/2026:08:00:01 +0000] "POST '
+                    f'/login HTTP/1.1" {rnd.choice([200, 302])} 10 "-" "{agent}"', t))
     for i in range(800):  # mail, web login and router login guessing, with pauses
         t += rnd.choice([0.0, 0.2, 0.5, 2.0, 1200.0 if i % 400 == 0 else 1.0])
         ip = f"198.18.8.{rnd.randint(1, 2)}"
