@@ -288,6 +288,39 @@ def test_second_run_changes_nothing(lab: LabPlan, lab_settings: Settings,
     assert all(host["status"] == "ok" for host in data["hosts"].values())
 
 
+def _cluster_state(host: str) -> str:
+    return runtime.run_in(host, ["pg_lsclusters", "--no-header", "15", "socdb"]).stdout
+
+
+def test_check_on_a_stopped_primary_reports_the_start_and_changes_nothing(
+        lab: LabPlan, lab_settings: Settings, converged: dict[str, Any]) -> None:
+    """--check skips the start of a stopped cluster, and then read its roles from the
+    server it had not started: the dry run failed on the host it was asked about."""
+    assert converged["_rc"] == 0, converged["_output"]
+    host = "dc-primary-db1"
+    stop = runtime.run_in(host, ["pg_ctlcluster", "15", "socdb", "stop", "-m", "fast"],
+                          timeout=120)
+    assert stop.returncode == 0, stop.stderr
+    try:
+        rc, data, output = provision(lab_settings, "--check", "--site", "dc-primary",
+                                     "--role", "db_server")
+        assert rc == 0, output
+        assert sorted(data["hosts"]) == [host]
+        result = data["hosts"][host]
+        assert result["status"] == "changed" and result["errors"] == [], output
+        assert [t for t in result["changed_tasks"]
+                if t.endswith("Report that the cluster would be started")], result
+        assert "down" in _cluster_state(host), "--check started the cluster"
+    finally:
+        runtime.run_in(host, ["pg_ctlcluster", "15", "socdb", "start"], timeout=120)
+    assert "online" in _cluster_state(host)
+    # the next tests find the standby streaming again, as the converge left it
+    deadline = time.monotonic() + 60
+    while "streaming" not in _psql(host, "SELECT state FROM pg_stat_replication"):
+        assert time.monotonic() < deadline, "the standby did not reconnect"
+        time.sleep(1)
+
+
 def test_an_sshd_setting_sshd_refuses_is_never_written(lab: LabPlan, lab_settings: Settings,
                                                       converged: dict[str, Any]) -> None:
     """sshd checks its file before it replaces the old one: written first and checked by
