@@ -190,13 +190,16 @@ def test_log_from_a_province_router_reaches_the_collector_over_relp(
 def test_udp_syslog_from_a_router_reaches_the_collector_through_its_firewall(
         lab: LabPlan, converged: dict[str, Any]) -> None:
     """What a Cisco router's `logging host` sends (UDP 514) is taken by the collector and
-    let through its firewall, into the sender's file."""
+    let through its firewall, into the sender's file: named by the inventory's name of the
+    address it came from, as an IOS line names no HOSTNAME rsyslog reads (the file was
+    named by that address)."""
     collector = lab.hosts["dc-primary-log1"]
     assert collector.lan is not None
     marker = f"socctl-udp-test-{uuid.uuid4().hex}"
-    sent = runtime.run_in("p79-rtr1", ["logger", "--rfc3164", "-d", "-n",
-                                       str(collector.lan.ip), "-P", "514", "-t", "socctl-test",
-                                       marker])
+    line = (f"<189>12: *Dec  3 19:20:01.123 ICT: %SYS-5-CONFIG_I: Configured from console "
+            f"by {marker} on vty0 (198.18.0.1)")
+    udp = f"/dev/udp/{collector.lan.ip}/514"
+    sent = runtime.run_in("p79-rtr1", ["bash", "-c", f'printf %s "$1" > {udp}', "send", line])
     assert sent.returncode == 0, sent.stderr
     deadline = time.monotonic() + 20
     found = ""

@@ -7,6 +7,7 @@ settings, which the lab does not give its hosts, make two rsyslogs that talk. No
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import ssl
@@ -21,6 +22,7 @@ import pytest
 from tests.collect_harness import free_port
 from tests.conftest import REPO
 from tests.unit.test_collect_relp import OMRELP, certificates
+from tests.unit.test_playbook_vars import render_role
 
 ROLES = REPO / "playbooks" / "roles"
 DRIVERS = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
@@ -78,9 +80,18 @@ def listening(port: int) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
+EMPTY_SENDERS = '{"version": 1, "nomatch": "", "type": "string", "table": []}'
+
+
 def collector_template(remote: Path, **settings: Any) -> str:
     """The log_collector role's receiver writing into ``remote``: plain (no TLS), every
-    port free unless ``settings`` names it."""
+    port free unless ``settings`` names it, and no sender address known by name unless
+    ``settings`` names a table."""
+    if "log_collector_senders_file" not in settings:
+        remote.parent.mkdir(parents=True, exist_ok=True)
+        table = remote.parent / f"{remote.name}-senders.json"
+        table.write_text(EMPTY_SENDERS)
+        settings["log_collector_senders_file"] = str(table)
     return render(ROLES / "log_collector" / "templates" / "collector.conf.j2", {
         "log_collector_port": free_port(), "log_collector_udp_port": free_port(),
         "log_collector_relp_port": free_port(), "log_collector_tls_port": free_port(),
@@ -247,6 +258,50 @@ def test_a_cisco_routers_udp_syslog_is_kept(tmp_path: Path) -> None:
         stop(receiver)
     assert len([line for line in lines if "%SYS-5-CONFIG_I" in line]) == len(ios), lines
     assert "Accepted publickey for ops" in (remote / "p02-rtr1.log").read_text()
+
+
+def test_a_cisco_routers_udp_lines_land_under_its_inventory_name(tmp_path: Path) -> None:
+    """An IOS line names no HOSTNAME rsyslog can read, so every router's file was named by
+    the address it sent from: thousands of ``10.x.y.z.log`` for an analyst to map back. The
+    role writes a table of every host's addresses from the inventory (management, loopback,
+    link addresses: a router sends from the interface facing the collector), rendered here
+    by Ansible, and the UDP input names the file by it."""
+    hosts = {
+        "p01-rtr1": {"ansible_host": "10.192.25.74", "socctl_loopback": "10.208.12.161",
+                     "socctl_interfaces": [{"address": "127.0.0.1/8"}]},
+        "p02-rtr1": {"ansible_host": "10.192.26.74", "socctl_loopback": None,
+                     "socctl_interfaces": [{"address": "10.224.16.70/30"}]},
+        "dc-primary-log1": {"ansible_host": "10.192.0.10"},
+    }
+    (tmp_path / "render").mkdir()
+    rendered = render_role(tmp_path / "render", "log_collector", "senders.json.j2", hosts)
+    table = json.loads(rendered["dc-primary-log1"])
+    assert {row["index"]: row["value"] for row in table["table"]} == {
+        "10.192.25.74": "p01-rtr1", "10.208.12.161": "p01-rtr1", "127.0.0.1": "p01-rtr1",
+        "10.192.26.74": "p02-rtr1", "10.224.16.70": "p02-rtr1",
+        "10.192.0.10": "dc-primary-log1"}
+    senders = tmp_path / "senders.json"
+    senders.write_text(rendered["dc-primary-log1"])
+    tcp, udp = free_port(), free_port()
+    remote = tmp_path / "remote"
+    receiver = rsyslogd(tmp_path / "receiver", collector_template(
+        remote, log_collector_port=tcp, log_collector_udp_port=udp,
+        log_collector_senders_file=str(senders)))
+    ios = [b"<189>%d: p01-rtr1: *Dec  3 19:20:%02d.123 ICT: %%SYS-5-CONFIG_I: Configured "
+           b"from console by admin on vty0 (198.18.0.1)" % (i, i) for i in range(5)]
+    try:
+        listening(tcp)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for datagram in ios:
+                s.sendto(datagram, ("127.0.0.1", udp))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(
+                [p for p in remote.glob("*.log") for _ in p.read_text().splitlines()]) < 5:
+            time.sleep(0.2)
+    finally:
+        stop(receiver)
+    assert sorted(p.name for p in remote.glob("*.log")) == ["p01-rtr1.log"]
+    assert (remote / "p01-rtr1.log").read_text().count("%SYS-5-CONFIG_I") == len(ios)
 
 
 def late_client_hello(tmp_path: Path, peers: list[str], tries: int) -> list[str]:
