@@ -1,6 +1,7 @@
 """The search language of ``socctl events search``, for both stores.
 
-``field:value`` terms (``*`` wildcards, quoted values), ranges ``field:[a TO b]`` and
+``field:value`` terms (``*`` wildcards; in a quoted value ``*`` is only a character, as in
+Lucene's phrases), ranges ``field:[a TO b]`` and
 ``field:>=400``, free words (searched in the raw line), combined with AND, OR, NOT and
 parentheses; juxtaposition means AND. Field names are ECS (``source.ip``,
 ``event.outcome``). The query is parsed once into a small tree, compiled to SQL for the
@@ -39,6 +40,18 @@ class Term:
     op: str  # = | < | <= | > | >= | range
     value: str
     upper: str | None = None
+    #: the value was quoted: ``*`` in it is a character, not a wildcard (``user.name:"*"``
+    #: is the user named ``*``, not every event with a user)
+    literal: bool = False
+
+    @property
+    def exists(self) -> bool:
+        """``field:*``: any value at all."""
+        return self.op == "=" and self.value == "*" and not self.literal
+
+    @property
+    def wildcard(self) -> bool:
+        return self.op == "=" and "*" in self.value and not self.literal
 
 
 @dataclass(frozen=True)
@@ -152,7 +165,7 @@ def _unquote(value: str) -> str:
 
 def _term(tok: str) -> Term:
     if tok.startswith('"'):
-        return Term(None, "=", _unquote(tok))
+        return Term(None, "=", _unquote(tok), literal=True)
     field, sep, value = tok.partition(":")
     if not sep:
         return Term(None, "=", tok)
@@ -166,7 +179,7 @@ def _term(tok: str) -> Term:
     for op in (">=", "<=", ">", "<"):
         if value.startswith(op):
             return Term(field, op, _unquote(value[len(op):]))
-    return Term(field, "=", _unquote(value))
+    return Term(field, "=", _unquote(value), literal=value.startswith('"'))
 
 
 # -- IP fields --------------------------------------------------------------------------------
@@ -206,9 +219,11 @@ def ip_range(node: Term) -> tuple[Address, Address] | None:
             raise QueryError(f"{field}: no address is {node.op} {value}") from None
         low, high = (bound, None) if node.op.startswith(">") else (None, bound)
     else:
-        if _OCTETS.fullmatch(value):
+        if _OCTETS.fullmatch(value) and not node.literal:
             octets = value[:-2].split(".")
             value = ".".join(octets + ["0"] * (4 - len(octets))) + f"/{8 * len(octets)}"
+        elif node.literal and "*" in value:
+            _address(field, value)
         elif "*" in value:
             raise QueryError(f"{field}: wildcard {value!r} on an IP field",
                              hint="use whole octets (198.18.4.*) or a network (198.18.4.0/22)")
@@ -327,8 +342,11 @@ def _time_value(value: str) -> float:
         raise QueryError(f"bad time {value!r} (epoch seconds or ISO-8601)") from None
 
 
-def _like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+def _like(value: str, literal: bool = False) -> str:
+    """A LIKE pattern matching ``value``: its own ``%`` and ``_`` escaped, and ``*`` the
+    wildcard unless the value was quoted."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped if literal else escaped.replace("*", "%")
 
 
 def _sql(node: Node, params: list[Any]) -> str:
@@ -339,10 +357,10 @@ def _sql(node: Node, params: list[Any]) -> str:
         # in SQL the comparison with NULL is NULL, and NOT NULL would leave it out
         return f"NOT COALESCE(({_sql(node.child, params)}), 0)"
     if node.field is None:
-        params.append("%" + _like(node.value) + "%")
+        params.append("%" + _like(node.value, node.literal) + "%")
         return "message LIKE ? ESCAPE '\\'"
     col = _sql_field(node.field)
-    if is_ip_field(node.field) and not (node.op == "=" and node.value == "*"):
+    if is_ip_field(node.field) and not node.exists:
         span = ip_range(node)
         if span is not None:
             return _sql_ip(col, *span, params)
@@ -358,12 +376,12 @@ def _sql(node: Node, params: list[Any]) -> str:
     if node.op != "=":
         params.append(_bound(node.field, col, node.value))
         return f"{col} {node.op} ?"
-    if node.value == "*":
+    if node.exists:
         return f"{col} IS NOT NULL"
     if col in MULTI:
-        params.append("%," + _like(node.value) + ",%")
+        params.append("%," + _like(node.value, node.literal) + ",%")
         return f"(',' || {col} || ',') LIKE ? ESCAPE '\\'"
-    if "*" in node.value:
+    if node.wildcard:
         params.append(_like(node.value))
         return f"{col} LIKE ? ESCAPE '\\'"
     params.append(_value(col, node.value))
@@ -392,7 +410,7 @@ def _es(node: Node) -> dict[str, Any]:
     if node.field is None:
         return {"match_phrase": {"log.original": node.value}}
     field = {"ts": "@timestamp", "dataset": "event.dataset"}.get(node.field, node.field)
-    if is_ip_field(field) and not (node.op == "=" and node.value == "*"):
+    if is_ip_field(field) and not node.exists:
         span = ip_range(node)
         if span is not None:
             return {"range": {field: {"gte": str(span[0]), "lte": str(span[1])}}}
@@ -406,9 +424,9 @@ def _es(node: Node) -> dict[str, Any]:
     if node.op != "=":
         op = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[node.op]
         return {"range": {field: {op: _es_value(field, node.value)}}}
-    if node.value == "*":
+    if node.exists:
         return {"exists": {"field": field}}
-    if "*" in node.value:
+    if node.wildcard:
         return {"wildcard": {field: {"value": node.value}}}
     return {"term": {field: node.value}}
 

@@ -307,3 +307,26 @@ def test_background_checkpoint_copies_the_wal_beside_the_writer(tmp_path: Path) 
     assert copied > 1 << 20 and copied >= 0.9 * path.stat().st_size
     with SqliteStore(path, readonly=True) as again:
         assert again.count() == 4000
+
+
+def test_a_quoted_star_is_a_character_and_a_bare_one_a_wildcard(tmp_path: Path) -> None:
+    """A quoted value is a phrase (Lucene's and Kibana's reading): ``*`` in it was still a
+    wildcard, so an analyst searching for the literal ``q=a*b`` a scanner sent got every
+    ``q=a...b`` as well, and ``user.name:"*"`` every event with a user."""
+    db = SqliteStore(tmp_path / "events.db")
+    lines = [f'198.18.7.{i} - - [22/Nov/2026:08:00:0{i} +0000] "GET /search?q={q} HTTP/1.1" '
+             f'200 10 "-" "curl/8"' for i, q in enumerate(("a*b", "axyb", "ab"))]
+    db.insert([parse_line("nginx.access", line, received=1795340000.0) for line in lines])
+    for query, count in (('url.original:"/search?q=a*b"', 1),
+                         ("url.original:/search?q=a*b", 3),
+                         ('url.original:"*"', 0), ("url.original:*", 3),
+                         ('"q=a*b"', 1), ("q=a*b", 3),
+                         ('url.original:"/search?q=a_b"', 0)):
+        assert len(db.search(query, limit=100)) == count, (query, compile_sqlite(query))
+    db.close()
+    assert compile_es('url.original:"a*b"') == {"term": {"url.original": "a*b"}}
+    assert compile_es('user.name:"*"') == {"term": {"user.name": "*"}}
+    assert compile_es("user.name:*") == {"exists": {"field": "user.name"}}
+    assert compile_es("url.original:a*b") == {"wildcard": {"url.original": {"value": "a*b"}}}
+    with pytest.raises(QueryError, match="not an IP address"):
+        compile_sqlite('source.ip:"198.18.4.*"')
