@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from hashlib import blake2b
+from ipaddress import IPv6Address, ip_address
 from typing import Any
 
 ECS_VERSION = "8.11.0"
@@ -147,3 +148,16 @@ class OccurrenceIds:
         seen[key] = n + 1
         return blake2b(f"{self.origin}\x1f{dataset}\x1f{raw}\x1f{n}".encode(
             "utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def canonical_ip(ip: str) -> str:
+    """An address as the inventory and the botnet list write it: IPv6 compressed and lower
+    case (ip6tables' LOG writes every zero, Cisco upper case), and an IPv4 sender seen on
+    an IPv6 socket (``::ffff:198.18.0.5``) as its IPv4 address. Anything else unchanged."""
+    try:
+        addr = ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)

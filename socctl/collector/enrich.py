@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 
-from socctl.collector.ecs import Event
+from socctl.collector.ecs import Event, canonical_ip
 from socctl.content import error
 from socctl.errors import Location, Problem
 from socctl.inventory.model import Inventory
@@ -108,19 +108,6 @@ class BotnetList:
                 return False
             return any(addr in net for net in self.v6)
         return False
-
-
-def canonical_ip(ip: str) -> str:
-    """An address as the inventory and the botnet list write it: IPv6 compressed and lower
-    case (ip6tables' LOG writes every zero, Cisco upper case), and an IPv4 sender seen on
-    an IPv6 socket (``::ffff:198.18.0.5``) as its IPv4 address. Anything else unchanged."""
-    try:
-        addr = ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return str(addr)
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from socctl.collector.ecs import ECS_VERSION, Event, ParseError
+from socctl.collector.ecs import ECS_VERSION, Event, ParseError, canonical_ip
 from socctl.collector.parsers import MODULES, PARSERS
 from socctl.collector.syslog import UTC, Header, Zone, parse_header, zone_named
 
@@ -91,6 +91,13 @@ def check_line(line: str) -> None:
             raise ParseError("invalid UTF-8") from None
 
 
+_ADDRESSED = ("source", "destination", "client", "server")
+"""ECS objects whose ``ip`` a parser fills from the line: an IPv6 address is stored
+compressed and in lower case (ip6tables' LOG writes every zero, Cisco upper case, sshd
+as the client sent it), so one attacker is one ``source.ip`` for searches and for the
+correlations grouping by it, as the inventory and the botnet list write addresses."""
+
+
 def parse_event(dataset: str, line: str, received: float,
                 options: Mapping[str, Any] | None = None,
                 routes: Mapping[str, str] | None = None) -> tuple[float | None, Event]:
@@ -155,6 +162,11 @@ def parse_event(dataset: str, line: str, received: float,
         ev["message"] = body
         ev["error"] = {"message": exc.reason}
         ts = None
+    for side in _ADDRESSED:
+        part = ev.get(side)
+        ip = part.get("ip") if part is not None else None
+        if isinstance(ip, str) and ":" in ip:  # IPv6 as one text, whoever wrote it
+            part["ip"] = canonical_ip(ip)  # type: ignore[index]
     if ts is None and header is not None:
         ts = header.ts
     ev["@timestamp"] = format_ts(received if ts is None else ts)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from socctl.collector.ecs import canonical_ip
 from socctl.errors import SocctlError
 
 ALIASES = {"@timestamp": "ts", "event.dataset": "dataset", "event.id": "id",
@@ -364,6 +365,8 @@ def _sql(node: Node, params: list[Any]) -> str:
         span = ip_range(node)
         if span is not None:
             return _sql_ip(col, *span, params)
+        if node.op == "=" and (canon := canonical_ip(node.value)) != node.value:
+            return _sql(replace(node, value=canon), params)  # as the collector stores it
     if node.op == "range":
         parts = []
         if node.value != "*":

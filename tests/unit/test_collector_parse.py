@@ -503,3 +503,29 @@ def test_rfc3164_year_at_new_year_and_a_stamp_seen_early() -> None:
     # an old file replayed late in the year stays in its year
     assert bsd_to_epoch("Jun", "1", "12", "00", "00", at("2024-12-30T00:00:00"),
                         zone) == at("2024-06-01T12:00:00")
+
+
+def test_an_ipv6_address_is_one_text_whoever_wrote_it() -> None:
+    """ip6tables' LOG writes every zero, Cisco upper case, sshd what the client sent: one
+    attacker was three source.ip values, to searches and to the correlations grouping by
+    it. Addresses are stored compressed, lower case; an IPv4 client on an IPv6 socket as
+    its IPv4 address."""
+    lines = [
+        ("netfilter", "Nov 22 08:00:01 dc-primary-wrtr1 kernel: [81234.000001] DROP IN=eth1 "
+         "OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:86:dd "
+         "SRC=2001:0db8:0000:0000:0000:0000:0000:0007 "
+         "DST=2001:0DB8:0000:0000:0000:0000:0000:0001 LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=0 "
+         "PROTO=TCP SPT=4444 DPT=22 WINDOW=64800 RES=0x00 SYN URGP=0"),
+        ("syslog", "Nov 22 08:00:02 dc-primary-db1 sshd[1]: Failed password for root from "
+         "2001:DB8::7 port 4444 ssh2"),
+        ("nginx.access", '2001:db8:0:0::7 - - [22/Nov/2026:08:00:03 +0000] "GET / HTTP/1.1" '
+         '200 10 "-" "curl/8"'),
+    ]
+    events = [parse_line(dataset, line, received=1795340000.0) for dataset, line in lines]
+    assert [get(ev, "source.ip") for ev in events] == ["2001:db8::7"] * 3
+    assert get(events[0], "destination.ip") == "2001:db8::1"
+    mapped = parse_line("syslog", "Nov 22 08:00:02 h sshd[1]: Failed password for root from "
+                        "::ffff:198.18.7.7 port 4444 ssh2", received=1795340000.0)
+    assert get(mapped, "source.ip") == "198.18.7.7"
+    # the line itself is kept as written
+    assert "SRC=2001:0db8:0000" in events[0]["log"]["original"]

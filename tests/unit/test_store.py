@@ -330,3 +330,15 @@ def test_a_quoted_star_is_a_character_and_a_bare_one_a_wildcard(tmp_path: Path) 
     assert compile_es("url.original:a*b") == {"wildcard": {"url.original": {"value": "a*b"}}}
     with pytest.raises(QueryError, match="not an IP address"):
         compile_sqlite('source.ip:"198.18.4.*"')
+
+
+def test_an_ipv6_address_is_found_however_the_analyst_writes_it(tmp_path: Path) -> None:
+    db = SqliteStore(tmp_path / "events.db")
+    db.insert([parse_line("syslog", f"Nov 22 08:00:0{i} h sshd[1]: Failed password for root "
+                          f"from {ip} port 4444 ssh2", received=1795340000.0)
+               for i, ip in enumerate(("2001:DB8::7", "2001:db8:0:0:0:0:0:7", "2001:db8::8"))])
+    for query in ("source.ip:2001:db8::7", "source.ip:2001:0DB8:0000:0000:0000:0000:0000:0007",
+                  'source.ip:"2001:DB8::7"'):
+        assert len(db.search(query, limit=10)) == 2, (query, compile_sqlite(query))
+    assert len(db.search("source.ip:2001:db8::/64", limit=10)) == 3
+    db.close()
