@@ -32,6 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExc
 
 CONFIG_PROMPT = "{base_prompt}(config)#"
 IF_PROMPT = "{base_prompt}(config-if)#"
+COMMUNITY = "Comm-S3cret-77"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,8 @@ def fake_ios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                                                 "prompt": [IF_PROMPT]},
         "ip ospf cost 7": {"output": "% Invalid input detected at '^' marker.",
                            "help": "refused", "prompt": [IF_PROMPT]},
+        f"snmp-server community {COMMUNITY} RO": {"output": None, "help": "community",
+                                                  "prompt": [CONFIG_PROMPT]},
         "exit": {"output": None, "new_prompt": CONFIG_PROMPT, "help": "exit",
                  "prompt": [IF_PROMPT]},
     }
@@ -74,6 +77,46 @@ def test_session_enters_enable_mode_and_normalises_running(fake_ios: int,
     assert "Current configuration" not in text and "Last configuration change" not in text
     assert "show running-config" in log.read_text()
     assert PASSWORD not in log.read_text()
+
+
+def test_the_session_log_masks_what_was_pushed_and_is_private(fake_ios: int,
+                                                              tmp_path: Path) -> None:
+    """Netmiko's own session log hid the login password only: a pushed community stood
+    in the echo of the command."""
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o700)
+    log = logs / "rtr-01.log"
+    log.write_text("an earlier run's log\n")
+    log.chmod(0o644)
+    session = get_driver("cisco_ios").connect(Target("rtr-01", "127.0.0.1", fake_ios),
+                                              _creds(), 10, str(log))
+    try:
+        session.configure([f"snmp-server community {COMMUNITY} RO"])
+    finally:
+        session.close()
+    text = log.read_text()
+    assert "snmp-server community *** RO" in text, text
+    assert COMMUNITY not in text and PASSWORD not in text
+    assert "an earlier run" not in text
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_secret_split_between_two_reads_is_masked_whole(tmp_path: Path) -> None:
+    from socctl.network.session_log import MaskingSessionLog
+
+    log = MaskingSessionLog(str(tmp_path / "s.log"), {"password": "LoginPw", "secret": ""})
+    log.open()
+    for chunk in ("rtr-01(config)#snmp-server user ops SOCCTL-RO v3 auth sha Auth",
+                  "Key1 priv aes 128 PrivKey2\r\nusername admin secret 5 $1$x",
+                  "yz\r\nbanner LoginPw\r\nrtr-01(config)#", "end"):
+        log.write(chunk)
+    log.close()
+    text = (tmp_path / "s.log").read_text()
+    for secret in ("AuthKey1", "PrivKey2", "$1$xyz", "LoginPw"):
+        assert secret not in text, text
+    assert "rtr-01(config)#snmp-server user ops SOCCTL-RO v3 auth sha *** priv aes 128 ***" \
+        in text
+    assert text.endswith("rtr-01(config)#end")
 
 
 def test_config_set_accepted_and_refused_lines(fake_ios: int) -> None:

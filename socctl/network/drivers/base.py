@@ -61,6 +61,9 @@ class Session:
         """Send config-mode commands; any error line in the echo fails the whole set."""
         if not commands:
             return ""
+        hide = getattr(getattr(self.conn, "session_log", None), "hide", None)
+        if hide is not None:  # a MaskingSessionLog: the commands' secrets, wherever echoed
+            hide(secrets_of(commands))
         try:
             # cmd_verify: each command's echo and the prompt after it are read before the
             # next is sent, as Netmiko does by default, not 2 s of silence awaited once
@@ -196,8 +199,12 @@ class Driver:
             "allow_agent": False, "ssh_config_file": None,
         }
         if session_log:
-            # Netmiko masks the password and secret in its session log (no_log).
-            params["session_log"] = session_log
+            # Netmiko's own log masks only the password and secret (no_log): this one the
+            # configuration's secrets too
+            from socctl.network.session_log import MaskingSessionLog
+
+            params["session_log"] = MaskingSessionLog(session_log, {
+                "password": credentials.password, "secret": credentials.secret or ""})
         try:
             conn = self.connection_class()(**params)
             if not conn.check_enable_mode():
