@@ -36,6 +36,10 @@ class Completed:
         return text[-1] if text else f"exit {self.returncode}"
 
 
+BACKUP_STORAGE = Path("/srv/backup")
+"""Where the shipped policies' repositories live: each DC's backup storage, mounted."""
+
+
 class Hosts:
     """Base: how to run a command on a named host (optionally as another user).
 
@@ -48,6 +52,10 @@ class Hosts:
 
     def argv(self, host: str, argv: Sequence[str]) -> list[str]:
         raise NotImplementedError
+
+    def storage(self, path: str) -> str:
+        """Where a policy's repository path is on these hosts: itself."""
+        return path
 
     def run(self, host: str, argv: Sequence[str], *, user: str | None = None,
             env: Mapping[str, str] | None = None, timeout: float = 300,
@@ -84,6 +92,21 @@ class LabHosts(Hosts):
         from socctl.lab import runtime
 
         return runtime.nsenter_argv(host, argv)
+
+    def storage(self, path: str) -> str:
+        """A repository on the DCs' backup storage (:data:`BACKUP_STORAGE`) is on the lab's
+        stand-in for it; a path elsewhere would be the machine's own disk, outside what
+        ``lab down`` empties, and is refused."""
+        from socctl.lab.runtime import LAB_STORAGE
+
+        try:
+            inside = Path(path).relative_to(BACKUP_STORAGE)
+        except ValueError:
+            raise ToolError(f"repository {path} is not on the backup storage "
+                            f"({BACKUP_STORAGE}), which the lab stands in for at "
+                            f"{LAB_STORAGE}", hint="put the policy's tier paths under "
+                            f"{BACKUP_STORAGE}") from None
+        return str(LAB_STORAGE / inside)
 
 
 class SshHosts(Hosts):

@@ -47,10 +47,10 @@ def _runner_host(policy: Policy) -> str:
 
 def _restic(hosts: Hosts, host: str, repo: str, *args: str, timeout: float = 600,
             from_repo: str | None = None) -> Any:
-    argv = ["restic", "--no-cache", "-r", repo, *args]
+    argv = ["restic", "--no-cache", "-r", hosts.storage(repo), *args]
     extra = None
     if from_repo is not None:
-        argv += ["--from-repo", from_repo]
+        argv += ["--from-repo", hosts.storage(from_repo)]
         extra = {"RESTIC_FROM_PASSWORD": _password.get("value", "")}
     return hosts.run(host, argv, env=_env(extra), timeout=timeout)
 

@@ -397,6 +397,8 @@ def write_ansible_view(settings: Settings, plan: LabPlan) -> Path:
         "  ansible_connection: ssh",
         "  socctl_service_mgr: sysvinit",
         "  socctl_lab: true",
+        "  # The DCs' backup storage (/srv/backup in production)",
+        f"  postgresql_pgbackrest_storage: {LAB_STORAGE}",
         "  # Servers' LAN addresses (the management bridge does not join hosts to each other)",
         "  socctl_lab_lan_addresses:",
         *[f"    {h.name}: {h.lan.ip}" for h in plan.hosts.values()

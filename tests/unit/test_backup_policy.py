@@ -333,3 +333,29 @@ def test_a_restore_test_with_nothing_to_compare_fails_before_restoring(
     result = ops.verify_pgbackrest(settings, Hosts(), policies["databases"])
     assert result["ok"] is False and "insurance_card" in result["detail"]
     assert "contribution" not in result["detail"].split("tables ", 1)[1].split(" (")[0]
+
+
+def test_the_shipped_repositories_are_on_the_backup_storage_which_the_lab_stands_in_for(
+        policies: dict[str, Any]) -> None:
+    """The shipped policies and the postgresql role put every repository under the lab's
+    /srv/socctl-lab: a national run would have written its backups there. They now name
+    the DCs' backup storage, and only the lab puts it under its own directory."""
+    import yaml
+
+    from socctl.backup.hosts import BACKUP_STORAGE, LabHosts
+    from socctl.errors import ToolError
+    from socctl.lab.runtime import LAB_STORAGE
+
+    for policy in policies.values():
+        for tier in policy.tiers:
+            assert Path(tier.path).is_relative_to(BACKUP_STORAGE), (policy.id, tier.path)
+            assert "socctl-lab" not in tier.path
+    defaults = yaml.safe_load((REPO / "playbooks/roles/postgresql/defaults/main.yml")
+                              .read_text())
+    assert defaults["postgresql_pgbackrest_storage"] == str(BACKUP_STORAGE)
+    assert all(r["path"].startswith("{{ postgresql_pgbackrest_storage }}/")
+               for r in defaults["postgresql_pgbackrest_repos"])
+    lab = LabHosts()
+    assert lab.storage("/srv/backup/dc-dr/restic") == str(LAB_STORAGE / "dc-dr" / "restic")
+    with pytest.raises(ToolError, match="not on the backup storage"):
+        lab.storage("/var/backups/restic")
