@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from socctl.detection.engine import Compiled, Scope, compile_rules, run
+from socctl.detection.engine import Compiled, Hit, Scope, compile_rules, run
 from socctl.detection.model import Rule, RuleSet, Scenario
 from socctl.detection.pipeline import FIELD_COLUMNS
 
@@ -148,6 +148,17 @@ def _targets(rule: Rule, ruleset: RuleSet, compiled: list[Compiled]) -> list[Com
     return [compile_standalone(rule, ruleset.rules)]
 
 
+def hits_on(rows: Sequence[tuple[Any, ...]], targets: Sequence[Compiled],
+            ruleset: RuleSet) -> list[Hit]:
+    """What ``targets`` find in a fresh in-memory store holding just ``rows``."""
+    conn = open_store()
+    try:
+        insert_rows(conn, rows)
+        return run(conn, targets, Scope(), ruleset.lookups)
+    finally:
+        conn.close()
+
+
 def run_rule_tests(ruleset: RuleSet, only: Sequence[Rule] | None = None) -> list[TestFailure]:
     compiled = compile_rules(ruleset.rules)
     failures: list[TestFailure] = []
@@ -158,15 +169,11 @@ def run_rule_tests(ruleset: RuleSet, only: Sequence[Rule] | None = None) -> list
         targets = _targets(rule, ruleset, compiled)
         for kind, scenarios in (("fire", rule.tests.fire), ("quiet", rule.tests.quiet)):
             for scenario in scenarios:
-                conn = open_store()
                 try:
-                    insert_rows(conn, scenario_rows(scenario))
-                    hits = run(conn, targets, Scope(), ruleset.lookups)
+                    hits = hits_on(scenario_rows(scenario), targets, ruleset)
                 except FieldMismatch as exc:
                     failures.append(TestFailure(rule, scenario.name, kind, str(exc)))
                     continue
-                finally:
-                    conn.close()
                 if kind == "quiet" and hits:
                     failures.append(TestFailure(rule, scenario.name, kind,
                                                 f"matched {len(hits)} time(s): {hits[0]}"))

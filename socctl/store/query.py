@@ -220,11 +220,11 @@ def ip_range(node: Term) -> tuple[Address, Address] | None:
             raise QueryError(f"{field}: no address is {node.op} {value}") from None
         low, high = (bound, None) if node.op.startswith(">") else (None, bound)
     else:
-        if _OCTETS.fullmatch(value) and not node.literal:
+        if node.literal:  # a quoted * is a character: no address has one
+            pass
+        elif _OCTETS.fullmatch(value):
             octets = value[:-2].split(".")
             value = ".".join(octets + ["0"] * (4 - len(octets))) + f"/{8 * len(octets)}"
-        elif node.literal and "*" in value:
-            _address(field, value)
         elif "*" in value:
             raise QueryError(f"{field}: wildcard {value!r} on an IP field",
                              hint="use whole octets (198.18.4.*) or a network (198.18.4.0/22)")

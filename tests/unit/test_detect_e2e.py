@@ -74,14 +74,6 @@ def write_logs(folder: Path) -> dict[str, Path]:
     return out
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SOCCTL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("SOCCTL_EVENTS_DB", raising=False)
-    monkeypatch.setenv("SOCCTL_USER", "analyst1")
-    return tmp_path
-
-
 def socctl(*args: str) -> object:
     result = CliRunner().invoke(cli, ["--output", "json", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -21,9 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.collect_harness import free_port
-from tests.unit.test_detect_e2e import env, socctl
-
-__all__ = ["env"]  # the fixture, used by name
+from tests.unit.test_detect_e2e import socctl
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not Path(NGINX).exists(),

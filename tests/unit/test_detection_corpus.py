@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from socctl.detection import convert
-from socctl.detection.engine import Compiled, Scope, compile_rules, run
+from socctl.detection.engine import compile_rules
 from socctl.detection.loader import check_rules, rule_files
-from socctl.detection.testing import insert_rows, open_store, run_rule_tests, scenario_rows
+from socctl.detection.testing import hits_on, run_rule_tests, scenario_rows
 
 DETECTIONS = Path(__file__).resolve().parents[2] / "detections"
 RULESET, PROBLEMS = check_rules(DETECTIONS)
@@ -50,15 +50,6 @@ def test_every_documented_attack_class_has_an_alerting_rule() -> None:
     assert {"event_count", "value_count", "temporal_ordered"} <= kinds
 
 
-def _hits_of(compiled: Compiled, rows: list[tuple[object, ...]]) -> int:
-    conn = open_store()
-    try:
-        insert_rows(conn, rows)
-        return len(run(conn, [compiled], Scope(), RULESET.lookups))
-    finally:
-        conn.close()
-
-
 def test_a_forgery_probe_in_a_redirect_parameter_raises_one_alert() -> None:
     """Both rules read URL parameters: a loopback or metadata URL in ``?url=`` is request
     forgery, and an analyst got an open-redirect alert for it as well."""
@@ -66,12 +57,12 @@ def test_a_forgery_probe_in_a_redirect_parameter_raises_one_alert() -> None:
     ssrf, redirect = compiled["web_ssrf"], compiled["web_open_redirect"]
     assert ssrf.rule.tests is not None and redirect.rule.tests is not None
     for scenario in ssrf.rule.tests.fire:
-        assert _hits_of(redirect, scenario_rows(scenario)) == 0, scenario.name
+        assert hits_on(scenario_rows(scenario), [redirect], RULESET) == [], scenario.name
     forgery = [s for s in redirect.rule.tests.quiet if "request forgery" in s.name]
     assert forgery
     for scenario in forgery:
         for row in scenario_rows(scenario):  # each probe is the SSRF rule's alert
-            assert _hits_of(ssrf, [row]) == 1, row
+            assert len(hits_on([row], [ssrf], RULESET)) == 1, row
 
 
 def test_a_rule_without_both_kinds_of_test_events_fails(tmp_path: Path) -> None:
