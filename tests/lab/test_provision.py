@@ -24,14 +24,13 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from socctl.cli.main import cli
 from socctl.config import Settings
 from socctl.detection.demo import port_scan
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
+from tests.lab.analyst import replay_and_detect
 
 EXIT_HOST_FAILURES = 2
 SYS_LOCATION, SYS_NAME = ".1.3.6.1.2.1.1.6.0", ".1.3.6.1.2.1.1.5.0"
@@ -242,16 +241,8 @@ def test_a_port_scan_of_a_router_is_logged_per_source_and_detected(
     collected = tmp_path / "p79-rtr1.log"
     collected.write_text(second.collected, encoding="utf-8")
 
-    monkeypatch.setenv("SOCCTL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("SOCCTL_EVENTS_DB", raising=False)
-    runner = CliRunner()
-    replay = runner.invoke(cli, ["-o", "json", "collect", "replay", "--source", "auth",
-                                 str(collected)], catch_exceptions=False)
-    assert replay.exit_code == 0, replay.output
-    assert json.loads(replay.output)["dead_letter"] == 0, replay.output
-    run = runner.invoke(cli, ["-o", "json", "detect", "run", "--all"], catch_exceptions=False)
-    assert run.exit_code == 0, run.output
-    alerts = json.loads(runner.invoke(cli, ["-o", "json", "alerts", "list"]).output)
+    replayed, alerts = replay_and_detect(collected, tmp_path / "state", monkeypatch)
+    assert replayed["dead_letter"] == 0, replayed
     scans = {a.get("source.ip"): a["count"] for a in alerts
              if a["rule_title"].startswith("Port Scan")}
     assert set(scans) == {first.scanner_ip, second.scanner_ip}, alerts

@@ -115,6 +115,18 @@ def firewall_rules(tmp_path: Path, roles: dict[str, str]) -> dict[str, str]:
         for host, role in roles.items()})
 
 
+def nft_check(tmp_path: Path, rules: dict[str, str]) -> None:
+    """Each host's rule file checked by nft itself, where it can run (root)."""
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    if os.geteuid() == 0 and Path(nft).exists():
+        for host, text in rules.items():
+            path = tmp_path / f"{host}.check.nft"
+            path.write_text(text)
+            check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
+                                   text=True)
+            assert check.returncode == 0, f"{host}: {check.stderr}"
+
+
 @pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
 def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> None:
     """Input is dropped by default, so a role the firewall role knew no services of
@@ -138,14 +150,7 @@ def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> N
     # the public portal and inbound mail from anywhere; the rest only from the agency
     assert [a for a in accepts["web1"] if "saddr" not in a] == accepts["web1"][2:]
     assert "saddr { 10.0.0.0/8 } tcp dport 8080" in accepts["app1"][2]
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    if os.geteuid() == 0 and Path(nft).exists():
-        for host, text in rules.items():
-            path = tmp_path / f"{host}.check.nft"
-            path.write_text(text)
-            check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
-                                   text=True)
-            assert check.returncode == 0, f"{host}: {check.stderr}"
+    nft_check(tmp_path, rules)
 
 
 @pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
@@ -177,14 +182,7 @@ def test_dropped_packets_are_logged_per_source_to_the_kernel_or_to_ulogd(
     (ulogd,) = render_role(tmp_path / "ulogd", "firewall", "ulogd.conf.j2",
                            {"lab1": hosts["lab1"]}).values()
     assert "\n[log1]\ngroup=5\n" in ulogd and ":NFLOG," in ulogd and ulogd.count("stack=") == 1
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    if os.geteuid() == 0 and Path(nft).exists():
-        for host, text in rules.items():
-            path = tmp_path / f"{host}.check.nft"
-            path.write_text(text)
-            check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
-                                   text=True)
-            assert check.returncode == 0, f"{host}: {check.stderr}"
+    nft_check(tmp_path, rules)
 
 
 @pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
