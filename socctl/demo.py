@@ -134,12 +134,14 @@ def _with_lab(settings: Settings,
             "hosts": [h.to_dict() for h in hosts]}
 
     yield timed("lab status", lab_status)
-    from socctl.detection.demo import demo_attack
+    from socctl.detection.demo import demo_attack, demo_scan
 
     # before provisioning: the baseline routers still accept passwords (what an attacker
     # finds on an unhardened device); provisioning then turns password login off
     yield timed("attack, detect, alerts", lambda: demo_attack(settings))
     yield timed("provision lab", lambda: _provision_lab(settings))
+    # after provisioning: the routers' firewalls now drop and log what they do not offer
+    yield timed("port scan, detect", lambda: demo_scan(settings))
 
     def failover() -> tuple[str, dict[str, Any]]:
         plan = runtime.load_plan(settings)

@@ -2,8 +2,8 @@
 
 ``parse_line(dataset, line)`` reads the syslog header when there is one (RFC 5424, RFC
 3164, ISO-8601 file format), then the dataset's message parser. Dataset ``syslog`` routes
-by program name (``sshd`` -> ``sshd``, ``postfix/smtpd`` -> ``postfix``, kernel lines
-with ``IN= ... SRC=`` -> ``netfilter``, ``%FAC-SEV-MNEMONIC`` -> ``cisco_ios`` ...) and
+by program name (``sshd`` -> ``sshd``, ``postfix/smtpd`` -> ``postfix``, kernel or ulogd
+lines with ``IN= ... SRC=`` -> ``netfilter``, ``%FAC-SEV-MNEMONIC`` -> ``cisco_ios`` ...) and
 keeps what no parser claims as a generic ``syslog`` event. A line that cannot be an event
 raises :class:`ParseError`; the caller puts it in the dead-letter store with the reason.
 """
@@ -40,6 +40,9 @@ DEFAULT_ROUTES: dict[str, str] = {
     "snmptrap": "snmp.trap",
 }
 """Program name (syslog tag) -> dataset. ``postfix/*`` goes to postfix."""
+_PACKET_LOGGERS = frozenset({"kernel", "ulogd"})
+"""Programs that write netfilter's packet log lines: the kernel's own log, and ulogd2 (the
+firewall role's NFLOG target), whose lines are the kernel's text under its own name."""
 
 RE_PRI = re.compile(r"<(\d{1,3})>")
 RE_CISCO = re.compile(r"%[A-Z0-9_]+-[0-7]-[A-Z0-9_]+: ")
@@ -56,7 +59,7 @@ def route(header: Header | None, body: str, routes: Mapping[str, str] = DEFAULT_
             return dataset
         if app.startswith("postfix"):
             return "postfix"
-        if app == "kernel" and "SRC=" in body and "IN=" in body:
+        if app in _PACKET_LOGGERS and "SRC=" in body and "IN=" in body:
             return "netfilter"
     if "%" in body and RE_CISCO.search(body) is not None:
         return "cisco_ios"

@@ -44,7 +44,11 @@ RE_3164_NOTAG = re.compile(
     re.DOTALL)
 RE_ISO = re.compile(
     _PRI + r"?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) "
-    r"(\S+) ([^\s:\[\]]+)(?:\[(\d{1,10})\])?: ?(.*)\Z", re.DOTALL)
+    r"(\S+) ([^\s:\[\]]+)(?:\[(\d{1,10})\])?(?:: ?| |(?=\Z))(.*)\Z", re.DOTALL)
+"""The tag ends in a colon, or (rsyslog's file of an RFC 5424 message: ``sshd[42] Failed
+...``, ``- msg`` for no APP-NAME) in a space: a collector's file held every forwarded
+message in that form, and all of them were dead-lettered."""
+
 
 class Zone:
     """The zone in which a log's zone-less times were written: RFC 3164 stamps, ISO-8601
@@ -209,7 +213,8 @@ def parse_header(line: str, received: float, zone: Zone = UTC) -> Header | None:
         m = RE_ISO.match(line)
         if m is not None:
             pri, stamp, host, app, pid_s, msg = m.groups()
-            return Header(iso_to_epoch(stamp, zone), host, app, int(pid_s) if pid_s else None, msg,
+            return Header(iso_to_epoch(stamp, zone), host, _nil(app),
+                          int(pid_s) if pid_s else None, msg,
                           int(pri) if pri else None, fmt="iso")
     m = RE_3164.match(line)
     if m is not None:

@@ -1,11 +1,16 @@
-"""The demo's attack step: a real, bounded SSH password-guessing attack on a lab router,
-the router's own sshd log through the collector and the detection engine, grouped alerts.
+"""The demo's attacks on the lab, each through the collector and the detection engine to
+grouped alerts:
 
-hydra runs from the machine's side of the management bridge (the only place that reaches
-the lab hosts' management addresses), with a fixed number of guesses, 4 tasks and a time
-limit, against a lab address only (198.18.0.0/15); then the attacker logs in with the
-right password (sshpass reads it from stdin: never on a command line or in an
-environment variable of this process).
+* a real, bounded SSH password-guessing attack on a lab router, read from the router's own
+  sshd log. hydra runs from the machine's side of the management bridge (the only place
+  that reaches the lab hosts' management addresses), with a fixed number of guesses, 4
+  tasks and a time limit; then the attacker logs in with the right password (sshpass reads
+  it from stdin: never on a command line or in an environment variable of this process).
+* a port scan (nmap, a fixed port range, no retries, a packet rate and a time limit) of a
+  provisioned router, whose firewall logs the drops; read as the SOC reads them, from the
+  router's file on the DC's log collector, where its rsyslog forwarded them.
+
+Every target is a lab address (198.18.0.0/15), checked before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from socctl.config import Settings
 from socctl.errors import LabError, SocctlError
 from socctl.lab.plan import LAB_NETWORK
+
+if TYPE_CHECKING:
+    from socctl.collector.pipeline import ReplayResult
+    from socctl.triage.store import Alert
 
 TARGET = "p01-rtr1"
 
@@ -33,6 +43,31 @@ class Attack:
     auth_log: str  # the target's sshd log after the attack
 
 
+def _lab_route(settings: Settings, target: str, source: str | None = None
+               ) -> tuple[str, str]:
+    """The target's address and the address a packet to it leaves ``source`` from (the
+    machine's side of the management bridge when ``None``). From the machine, the target's
+    management address; from a lab host, its loopback (hosts do not reach each other's
+    management addresses), routed over the lab's links."""
+    from socctl.lab import runtime
+
+    host = runtime.load_plan(settings).host(target)
+    address = host.management.ip if source is None or host.loopback is None else host.loopback
+    target_ip = str(address)
+    if ip_address(target_ip) not in LAB_NETWORK:
+        raise LabError(f"{target} is at {target_ip}, outside the lab network {LAB_NETWORK}")
+    argv = ["ip", "-o", "route", "get", target_ip]
+    if source is None:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    else:
+        done = runtime.run_in(source, argv)
+    route = done.stdout.split()
+    if done.returncode != 0 or "src" not in route:
+        raise LabError(f"no route to {target} ({target_ip}) from {source or 'the machine'}: "
+                       f"{done.stderr.strip() or done.stdout.strip()}")
+    return target_ip, route[route.index("src") + 1]
+
+
 def brute_force(settings: Settings, target: str = TARGET, guesses: int = 24,
                 timeout: float = 90) -> Attack:
     """Guess ``netops``'s password on ``target`` ``guesses`` times, then log in."""
@@ -41,13 +76,7 @@ def brute_force(settings: Settings, target: str = TARGET, guesses: int = 24,
     missing = [tool for tool in ("hydra", "sshpass") if shutil.which(tool) is None]
     if missing:
         raise LabError(f"{' and '.join(missing)} not installed", hint="./dev installs them")
-    plan = runtime.load_plan(settings)
-    target_ip = str(plan.host(target).management.ip)
-    if ip_address(target_ip) not in LAB_NETWORK:
-        raise LabError(f"{target} is at {target_ip}, outside the lab network {LAB_NETWORK}")
-    route = subprocess.run(["ip", "-o", "route", "get", target_ip], capture_output=True,
-                           text=True, check=True).stdout.split()
-    attacker_ip = route[route.index("src") + 1]
+    target_ip, attacker_ip = _lab_route(settings, target)
     with tempfile.TemporaryDirectory(prefix="socctl-attack-") as work:
         words = Path(work) / "guesses.txt"
         words.write_text("\n".join(f"Winter2026!{i}" for i in range(guesses)) + "\n")
@@ -69,18 +98,77 @@ def brute_force(settings: Settings, target: str = TARGET, guesses: int = 24,
     return Attack(target, attacker_ip, guesses, log)
 
 
-def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
-    """Attack, then `collect replay` + `detect run --all` + `alerts list` in a scratch
-    state directory (``<state>/demo/detect``); the analyst's view is one alert per
-    attack, on the attacker."""
+COLLECTOR = "dc-primary-log1"
+COLLECTOR_DIR = "/var/log/remote"
+"""Where the log_collector role's rsyslog writes each sender's file (``log_collector_dir``)."""
+DROP_PREFIX = "socctl-fw drop"
+"""The firewall role's log prefix (``firewall_log_prefix``) on each dropped packet."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    target: str
+    target_ip: str
+    scanner: str  # a lab host, or "the machine" (the management bridge)
+    scanner_ip: str
+    ports: int
+    drops: int  # this scan's drops the collector received
+    collected: str  # the target's file on the log collector after the scan
+
+
+def port_scan(settings: Settings, target: str = TARGET, ports: int = 100,
+              source: str | None = None, collector: str = COLLECTOR,
+              timeout: float = 60) -> Scan:
+    """A SYN scan of ports 1..``ports`` of ``target`` from ``source`` (a lab host, or the
+    machine when ``None``), then the target's file on ``collector`` once the drops it
+    forwarded stop arriving. nmap sends each probe once, at most 300 packets a second,
+    and gives up on the host after 30 s."""
+    from socctl.lab import runtime
+
+    if shutil.which("nmap") is None:
+        raise LabError("nmap not installed", hint="./dev installs it")
+    if not 1 <= ports <= 1024:
+        raise LabError(f"ports must be 1-1024 (a bounded scan), got {ports}")
+    target_ip, scanner_ip = _lab_route(settings, target, source)
+    path = f"{COLLECTOR_DIR}/{target}.log"
+    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")  # earlier lines
+    argv = ["nmap", "-n", "-Pn", "-sS", "-p", f"1-{ports}", "--max-retries", "0",
+            "--max-rate", "300", "--host-timeout", "30s", target_ip]
+    if source is None:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    else:
+        done = runtime.run_in(source, argv, timeout=timeout)
+    if done.returncode != 0:
+        raise LabError(f"nmap from {source or 'the machine'} to {target_ip} failed "
+                       f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
+    mark = f"SRC={scanner_ip} "
+    text, seen, last_change = "", -1, time.monotonic()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # forwarded over RELP: a second or two behind
+        text = runtime.run_in(collector, ["cat", path]).stdout
+        count = sum(1 for line in text.splitlines()[before:]
+                    if DROP_PREFIX in line and mark in line)
+        if count != seen:
+            seen, last_change = count, time.monotonic()
+        elif count > 0 and time.monotonic() - last_change > 2:
+            break
+        time.sleep(0.3)
+    return Scan(target, target_ip, source or "the machine", scanner_ip, ports, max(seen, 0),
+                text)
+
+
+def _replay_and_detect(settings: Settings, scratch: str, name: str, text: str
+                       ) -> tuple[ReplayResult, list[Alert], Path]:
+    """``collect replay`` of ``text`` (a syslog file) + ``detect run --all``, in a fresh
+    scratch state directory ``<state>/demo/<scratch>``; the alerts, as ``alerts list``."""
     from socctl.collector.pipeline import replay_files, store_path
     from socctl.detection.runner import Detector, open_db
     from socctl.triage.store import AlertStore
 
-    attack = brute_force(settings)
-    local = settings.demo_scratch("detect")
-    log = local.state_dir / f"{attack.target}-auth.log"
-    log.write_text(attack.auth_log, encoding="utf-8")
+    local = settings.demo_scratch(scratch)
+    log = local.state_dir / name
+    log.write_text(text, encoding="utf-8")
     replayed = replay_files(local, "auth", [log])
     conn = open_db(store_path(local))
     try:
@@ -89,6 +177,33 @@ def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
         alerts = AlertStore(conn).query()
     finally:
         conn.close()
+    return replayed, alerts, store_path(local)
+
+
+def demo_scan(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """A port scan of the provisioned province router, detected from what its firewall
+    logged and the DC's collector received."""
+    scan = port_scan(settings)
+    replayed, alerts, store = _replay_and_detect(settings, "scan", f"{scan.target}.log",
+                                                 scan.collected)
+    on_scanner = [a for a in alerts if scan.scanner_ip in str(a.entity)]
+    if not on_scanner:
+        raise SocctlError(f"no alert on the scanner {scan.scanner_ip} after a scan of "
+                          f"{scan.ports} ports of {scan.target} ({scan.drops} drops logged "
+                          f"on {COLLECTOR}, {replayed.stored} events stored)")
+    titles = "; ".join(f"{a.rule_title} ({a.count} events)" for a in on_scanner)
+    return (f"nmap: {scan.ports} ports of {scan.target} from {scan.scanner_ip}; its firewall "
+            f"logged {scan.drops} drops, forwarded to {COLLECTOR} -> {len(alerts)} alert(s): "
+            f"{titles}"), {"alerts": [a.to_dict() for a in alerts], "store": str(store)}
+
+
+def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Attack, then `collect replay` + `detect run --all` + `alerts list` in a scratch
+    state directory (``<state>/demo/detect``); the analyst's view is one alert per
+    attack, on the attacker."""
+    attack = brute_force(settings)
+    replayed, alerts, store = _replay_and_detect(settings, "detect",
+                                                 f"{attack.target}-auth.log", attack.auth_log)
     on_attacker = [a for a in alerts if attack.attacker_ip in str(a.entity)]
     if not on_attacker:
         raise SocctlError(f"no alert on the attacker {attack.attacker_ip} after "
@@ -97,4 +212,4 @@ def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
     return (f"hydra: {attack.guesses} guesses + a login on {attack.target} from "
             f"{attack.attacker_ip}; {replayed.stored} sshd events -> {len(alerts)} alert(s): "
             f"{titles}"), {"alerts": [a.to_dict() for a in alerts],
-                           "store": str(store_path(local))}
+                           "store": str(store)}

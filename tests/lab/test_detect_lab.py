@@ -15,13 +15,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from socctl.cli.main import cli
 from socctl.config import Settings
 from socctl.detection.demo import brute_force
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
+from tests.lab.analyst import replay_and_detect
 
 TARGET = "p01-rtr1"
 
@@ -40,16 +39,7 @@ def test_hydra_then_login_gives_grouped_alerts_on_the_attacker(
     auth = tmp_path / "auth.log"
     auth.write_text(log, encoding="utf-8")
 
-    monkeypatch.setenv("SOCCTL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("SOCCTL_EVENTS_DB", raising=False)
-    runner = CliRunner()
-    replay = runner.invoke(cli, ["-o", "json", "collect", "replay", "--source", "auth",
-                                 str(auth)], catch_exceptions=False)
-    assert replay.exit_code == 0, replay.output
-    run = runner.invoke(cli, ["-o", "json", "detect", "run", "--all"],
-                        catch_exceptions=False)
-    assert run.exit_code == 0, run.output
-    alerts = json.loads(runner.invoke(cli, ["-o", "json", "alerts", "list"]).output)
+    _, alerts = replay_and_detect(auth, tmp_path / "state", monkeypatch)
     got = sorted((a["rule_title"], a.get("source.ip")) for a in alerts)
     assert got == [("SSH Brute Force From One Source", attacker_ip),
                    ("SSH Successful Login After Brute Force From the Same Source",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from socctl.config import Settings
+from socctl.detection.demo import port_scan
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
+from tests.lab.analyst import replay_and_detect
 
 EXIT_HOST_FAILURES = 2
 SYS_LOCATION, SYS_NAME = ".1.3.6.1.2.1.1.6.0", ".1.3.6.1.2.1.1.5.0"
@@ -208,6 +212,42 @@ def test_udp_syslog_from_a_router_reaches_the_collector_through_its_firewall(
         time.sleep(0.5)
     assert marker in found
     assert marker in runtime.run_in(collector.name, ["cat", "/var/log/remote/p79-rtr1.log"]).stdout
+
+def test_a_port_scan_of_a_router_is_logged_per_source_and_detected(
+        lab: LabPlan, lab_settings: Settings, converged: dict[str, Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The firewall logs each source's drops up to a rate of its own. Before, one limit of
+    10 a minute for the whole host logged at most 15 of a scan's minute (fw_port_scan
+    counts 15 ports) and none of a second scanner's in that minute; and the lab logged
+    no drops at all. Two scans of p79-rtr1 seconds apart: from the machine (100 ports,
+    over the management bridge) and from a DC server (40 ports, routed to the router's
+    loopback over the WAN). ulogd2 and the router's rsyslog bring each drop to the DC's
+    collector; the first scanner's are cut at its burst, the second's all kept. `collect
+    replay` of the collector's file and `detect run --all` alert on each scanner."""
+    if shutil.which("nmap") is None:
+        pytest.skip("nmap is needed (./dev installs it)")
+    defaults = yaml.safe_load((REPO / "playbooks/roles/firewall/defaults/main.yml").read_text())
+    burst, rate = defaults["firewall_log_source_burst"], defaults["firewall_log_source_rate"]
+    started = time.monotonic()
+    first = port_scan(lab_settings, "p79-rtr1", ports=100)
+    took = time.monotonic() - started
+    second = port_scan(lab_settings, "p79-rtr1", ports=40, source="dc-primary-db1")
+    assert first.scanner_ip != second.scanner_ip
+    # 99 ports dropped (ssh is open to the management network): logged up to the burst
+    assert 15 <= first.drops <= burst + rate * took / 60, (first.drops, took)
+    assert second.drops == 40, second.drops  # the first used up its own burst only
+    dropped = [line for line in second.collected.splitlines() if "socctl-fw drop" in line]
+    assert all(" ulogd[" in line for line in dropped), dropped[:2]
+    collected = tmp_path / "p79-rtr1.log"
+    collected.write_text(second.collected, encoding="utf-8")
+
+    replayed, alerts = replay_and_detect(collected, tmp_path / "state", monkeypatch)
+    assert replayed["dead_letter"] == 0, replayed
+    scans = {a.get("source.ip"): a["count"] for a in alerts
+             if a["rule_title"].startswith("Port Scan")}
+    assert set(scans) == {first.scanner_ip, second.scanner_ip}, alerts
+    assert scans[second.scanner_ip] == 40 and scans[first.scanner_ip] == first.drops
+
 
 def _ospf_costs(host: str) -> dict[str, int]:
     out = runtime.run_in(host, ["vtysh", "-c", "show ip ospf interface json"]).stdout

@@ -529,3 +529,38 @@ def test_an_ipv6_address_is_one_text_whoever_wrote_it() -> None:
     assert get(mapped, "source.ip") == "198.18.7.7"
     # the line itself is kept as written
     assert "SRC=2001:0db8:0000" in events[0]["log"]["original"]
+
+
+def test_the_firewall_roles_ulogd_lines_are_netfilter_events() -> None:
+    """The lab's firewalls log drops by NFLOG to ulogd2, which writes the kernel's text
+    under its own program name; routed like the kernel's, not kept as a generic line."""
+    ev = parse_line("syslog", "2026-12-07T19:24:08.121048+00:00 p79-rtr1 ulogd[459]: "
+                    "socctl-fw drop:  IN=mgmt0 OUT= MAC=56:f0:b3:1a:92:e5:0a:1e:44:d4:b5:96:08:00 "
+                    "SRC=198.18.0.1 DST=198.18.0.18 LEN=44 TOS=00 PREC=0x00 TTL=41 ID=51633 "
+                    "PROTO=TCP SPT=56295 DPT=25 SEQ=2463136951 ACK=0 WINDOW=1024 SYN URGP=0 "
+                    "MARK=0x0 ")
+    assert fields(ev, "event.dataset", "event.action", "source.ip", "destination.port",
+                  "process.name") == ("netfilter", "drop", "198.18.0.1", 25, "ulogd")
+    # a program of another name writing such a line is not taken for the firewall
+    other = parse_line("syslog", "2026-12-07T19:24:08Z h1 myapp: IN=x OUT= SRC=1.2.3.4")
+    assert get(other, "event.dataset") == "syslog"
+
+
+@pytest.mark.parametrize(("line", "app", "pid", "message"), [
+    ("2026-11-22T07:43:17Z h1 sshd[42] Failed password for root from 198.18.9.9 port 22 ssh2",
+     "sshd", 42, "Failed password for root from 198.18.9.9 port 22 ssh2"),
+    ("2026-11-22T07:43:17Z h1 sshd no procid", "sshd", None, "no procid"),
+    ("2026-11-22T07:43:17Z h1 - no app name", None, None, "no app name"),
+    ("2026-11-22T07:43:17Z h1 app[7] :a message that starts with a colon", "app", 7,
+     ":a message that starts with a colon"),
+    ("2026-11-22T07:43:17+00:00 h2 sshd[42]: a BSD message", "sshd", 42, "a BSD message"),
+])
+def test_a_collectors_file_of_rfc5424_messages_is_read(line: str, app: str | None,
+                                                       pid: int | None, message: str) -> None:
+    """rsyslog writes a forwarded RFC 5424 message to a file with no colon after its tag
+    (``sshd[42] Failed ...``, ``-`` for no APP-NAME): every line of the DC collectors' files
+    was a dead letter ("no syslog header")."""
+    ev = parse_line("syslog", line)
+    assert (get(ev, "process.name"), get(ev, "process.pid"), ev["message"]) == (
+        app, pid, message)
+    assert get(ev, "host.name") in ("h1", "h2")

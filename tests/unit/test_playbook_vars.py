@@ -74,7 +74,6 @@ def test_hosts_forward_their_logs_to_the_primary_dcs_collector(tmp_path: Path) -
 ROLE_PLAY = """
 - hosts: all
   gather_facts: false
-  vars_files: [roles/{role}/defaults/main.yml]
   vars: {{template: roles/{role}/templates/{template}}}
   tasks:
     - ansible.builtin.copy:
@@ -87,11 +86,15 @@ ROLE_PLAY = """
 def render_role(tmp_path: Path, role: str, template: str, hosts: dict[str, dict[str, Any]]
                 ) -> dict[str, str]:
     """A role's template for each host, as Ansible renders it with the role's defaults
-    and the playbooks' group_vars (no host contacted: the file is written here)."""
+    and the playbooks' group_vars (no host contacted: the file is written here). The
+    defaults are the inventory's ``all`` vars, so that a host's own vars override them as
+    they do in a role."""
     for name in ("group_vars", "roles"):
         (tmp_path / name).symlink_to(REPO / "playbooks" / name)
     (tmp_path / "play.yml").write_text(ROLE_PLAY.format(role=role, template=template))
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {
+    defaults = yaml.safe_load((REPO / "playbooks" / "roles" / role / "defaults" / "main.yml"
+                               ).read_text()) or {}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"vars": defaults, "hosts": {
         host: {**variables, "ansible_python_interpreter": sys.executable}
         for host, variables in hosts.items()}}}))
     out = tmp_path / "out"
@@ -110,6 +113,18 @@ def firewall_rules(tmp_path: Path, roles: dict[str, str]) -> dict[str, str]:
     return render_role(tmp_path, "firewall", "socctl.nft.j2", {
         host: {"socctl_role": role, "socctl_tier": "dc", "socctl_platform": "linux"}
         for host, role in roles.items()})
+
+
+def nft_check(tmp_path: Path, rules: dict[str, str]) -> None:
+    """Each host's rule file checked by nft itself, where it can run (root)."""
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    if os.geteuid() == 0 and Path(nft).exists():
+        for host, text in rules.items():
+            path = tmp_path / f"{host}.check.nft"
+            path.write_text(text)
+            check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
+                                   text=True)
+            assert check.returncode == 0, f"{host}: {check.stderr}"
 
 
 @pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
@@ -135,14 +150,39 @@ def test_each_servers_firewall_opens_the_services_it_offers(tmp_path: Path) -> N
     # the public portal and inbound mail from anywhere; the rest only from the agency
     assert [a for a in accepts["web1"] if "saddr" not in a] == accepts["web1"][2:]
     assert "saddr { 10.0.0.0/8 } tcp dport 8080" in accepts["app1"][2]
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    if os.geteuid() == 0 and Path(nft).exists():
-        for host, text in rules.items():
-            path = tmp_path / f"{host}.check.nft"
-            path.write_text(text)
-            check = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True,
-                                   text=True)
-            assert check.returncode == 0, f"{host}: {check.stderr}"
+    nft_check(tmp_path, rules)
+
+
+@pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")
+def test_dropped_packets_are_logged_per_source_to_the_kernel_or_to_ulogd(
+        tmp_path: Path) -> None:
+    """One limit of 10 a minute for the whole host logged at most 15 drops of a scan's
+    minute, and fw_port_scan alerts at 15 ports in a minute: no scan of a provisioned host
+    could alert. Now each source is logged up to its own rate, under a cap for the host; to
+    the kernel log, or (the lab's hosts) by NFLOG to ulogd2, whose configuration names the
+    same group. The lab test scans a router and counts what reaches the collector."""
+    hosts = {"rtr1": {"socctl_role": "edge_router", "socctl_tier": "province",
+                      "socctl_platform": "linux"},
+             "lab1": {"socctl_role": "edge_router", "socctl_tier": "province",
+                      "socctl_platform": "linux", "firewall_log_target": "nflog"},
+             "quiet1": {"socctl_role": "edge_router", "socctl_tier": "province",
+                        "socctl_platform": "linux", "firewall_log_drops": False}}
+    rules = render_role(tmp_path, "firewall", "socctl.nft.j2", hosts)
+    logged = {host: [line.strip() for line in text.splitlines() if " log prefix " in line]
+              for host, text in rules.items()}
+    assert logged["quiet1"] == [] and "drop_log" not in rules["quiet1"]
+    for host, target in (("rtr1", 'level info'), ("lab1", 'group 5')):
+        assert [line.split(" limit name ")[0] for line in logged[host]] == [
+            "update @drop_log4 { ip saddr limit rate 60/minute burst 60 packets }",
+            "update @drop_log6 { ip6 saddr limit rate 60/minute burst 60 packets }"], host
+        assert all(line.endswith(f'limit name "drop_log" log prefix "socctl-fw drop: " {target}')
+                   for line in logged[host]), logged[host]
+        assert "limit drop_log { rate 1200/minute burst 300 packets }" in rules[host]
+    (tmp_path / "ulogd").mkdir()
+    (ulogd,) = render_role(tmp_path / "ulogd", "firewall", "ulogd.conf.j2",
+                           {"lab1": hosts["lab1"]}).values()
+    assert "\n[log1]\ngroup=5\n" in ulogd and ":NFLOG," in ulogd and ulogd.count("stack=") == 1
+    nft_check(tmp_path, rules)
 
 
 @pytest.mark.skipif(not Path(ANSIBLE).exists(), reason="needs ansible (pip, ./dev)")

@@ -415,3 +415,44 @@ def test_each_message_reaches_both_dcs_collectors_while_one_is_down(tmp_path: Pa
     assert sorted(at_primary) == sorted(sent), sorted(set(sent) - set(at_primary))
     assert sorted(at_second) == sorted(sent), sorted(set(sent) - set(at_second))
 
+
+
+def test_socctl_reads_the_collectors_file_of_forwarded_messages(tmp_path: Path) -> None:
+    """The common role forwards RFC 5424; rsyslog writes such a message to the collector's
+    file with no colon after its tag (``sshd[42] Failed ...``), so socctl dead-lettered
+    every line of a collector's files. The role's receiver writes them here; each line
+    is read back with its program, pid and message, and routed to its parser."""
+    from socctl.collector.parse import parse_line
+
+    tcp = free_port()
+    remote = tmp_path / "remote"
+    receiver = rsyslogd(tmp_path / "receiver", collector_template(
+        remote, log_collector_port=tcp))
+    sent = [
+        b"<38>1 2026-11-22T07:43:17Z p01-rtr1 sshd 42 - - Failed password for root from "
+        b"198.18.9.9 port 22 ssh2",
+        b"<30>1 2026-11-22T07:43:18Z p01-rtr1 ulogd 459 - - socctl-fw drop:  IN=wan1 OUT= "
+        b"SRC=198.18.7.7 DST=198.19.255.6 LEN=44 PROTO=TCP SPT=41234 DPT=23 SYN URGP=0",
+        b"<30>1 2026-11-22T07:43:19Z p01-rtr1 ospfd - - - AdjChg: Nbr 198.19.255.1 on "
+        b"wan1: Full -> Deleted (InactivityTimer)",
+    ]
+    path = remote / "p01-rtr1.log"
+    try:
+        listening(tcp)
+        with socket.create_connection(("127.0.0.1", tcp)) as s:
+            s.sendall(b"".join(m + b"\n" for m in sent))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+                not path.exists() or len(path.read_text().splitlines()) < len(sent)):
+            time.sleep(0.2)
+    finally:
+        stop(receiver)
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(sent), lines
+    events = [parse_line("syslog", line) for line in lines]
+    assert [(e["event"]["dataset"], e["process"]["name"], e["process"].get("pid"))
+            for e in events] == [("sshd", "sshd", 42), ("netfilter", "ulogd", 459),
+                                 ("frr", "ospfd", None)]
+    assert events[0]["source"]["ip"] == "198.18.9.9"
+    assert events[1]["destination"]["port"] == 23
+    assert all(e["host"]["name"] == "p01-rtr1" for e in events)
