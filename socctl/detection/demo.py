@@ -18,6 +18,7 @@ Every target is a lab address (198.18.0.0/15), checked before anything is sent.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -239,8 +240,6 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
     """:data:`WEB_ATTACKS` from ``attacker``, then :data:`BENIGN_REQUESTS` from ``benign``
     (a lab host, or the machine when ``None``) to ``target``'s portal; the target's file on
     ``collector`` once its nginx lines stop arriving."""
-    import json
-
     from socctl.lab import runtime
 
     def send(source: str | None, requests: tuple[tuple[str, str, str], ...]
