@@ -48,6 +48,7 @@ class _App(http.server.BaseHTTPRequestHandler):
         body = b"app:" + self.path.encode()
         self.send_response(200)
         self.send_header("Set-Cookie", "SESSION=abc123; Path=/")
+        self.send_header("X-App-Saw-Forwarded-For", self.headers.get("X-Forwarded-For", ""))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -111,6 +112,7 @@ def portal(tmp_path: Path) -> Iterator[dict[str, Any]]:
     conf.write_text(render_role(tmp_path, "web", "nginx.conf.j2", {"web1": {
         "web_tls": True, "web_tls_cert_file": str(cert), "web_tls_key_file": str(key),
         "web_app_servers": [f"127.0.0.1:{app.server_address[1]}"],
+        "web_real_ip_from": [BALANCER],
         "web_listen_address": "127.0.0.1", "web_http_port": http_port,
         "web_https_port": https_port, "web_pid_file": str(work / "nginx.pid"),
         "web_syslog_socket": str(work / "log.sock"), "web_user": "root",
@@ -125,6 +127,9 @@ def portal(tmp_path: Path) -> Iterator[dict[str, Any]]:
         proc.wait(10)
         app.shutdown()
         syslog.sock.close()
+
+
+BALANCER = "127.0.0.2"  # the load balancer in front of the portal (loopback is all of 127/8)
 
 
 def tls_context(cert: Path) -> ssl.SSLContext:
@@ -198,6 +203,33 @@ def test_the_portal_serves_only_tls_with_its_headers_and_logs_every_request_to_s
     assert events[1]["source"]["ip"] == "127.0.0.1"
     # the same requests in the local file, one line each
     assert len(portal["access"].read_text().splitlines()) == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="nginx's master runs as root to switch user "
+                    "(web_user); needs root")
+def test_behind_the_load_balancer_the_client_is_logged_and_nobody_else_picks_an_address(
+        portal: dict[str, Any]) -> None:
+    """With web_real_ip_from, a request through the balancer is logged (and passed to the
+    application) under the client's address from X-Forwarded-For, so the web rules group
+    by the attacker, not by the balancer; a client that writes X-Forwarded-For itself is
+    logged under its own address."""
+    def get(source: str, forwarded: str) -> str:
+        conn = http.client.HTTPSConnection("127.0.0.1", portal["https"], timeout=5,
+                                           context=tls_context(portal["cert"]),
+                                           source_address=(source, 0))
+        conn.request("GET", "/", headers={"X-Forwarded-For": forwarded})
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200
+        return answer.getheader("X-App-Saw-Forwarded-For") or ""
+
+    assert get(BALANCER, "203.0.113.7") == "203.0.113.7"
+    assert get(BALANCER, f"203.0.113.9, {BALANCER}") == "203.0.113.9"  # two balancers
+    assert get("127.0.0.1", "203.0.113.8") == "127.0.0.1"  # not from the balancer
+    lines = portal["syslog"].lines(3)
+    logged = [parse_line("nginx.access", line[head.end():])["source"]["ip"]
+              for line in lines if (head := SYSLOG_HEAD.match(line))]
+    assert logged == ["203.0.113.7", "203.0.113.9", "127.0.0.1"], lines
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="nginx's master runs as root to switch user "
