@@ -9,16 +9,22 @@ grouped alerts:
 * a port scan (nmap, a fixed port range, no retries, a packet rate and a time limit) of a
   provisioned router, whose firewall logs the drops; read as the SOC reads them, from the
   router's file on the DC's log collector, where its rsyslog forwarded them.
+* web attacks on the primary DC's portal (nginx, the web role): a fixed list of requests,
+  one per attack class the agency's web-application tests list, and a benign client's;
+  read from the web server's file on the collector, where nginx's syslog went.
 
 Every target is a lab address (198.18.0.0/15), checked before anything is sent.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
@@ -47,12 +53,14 @@ def _lab_route(settings: Settings, target: str, source: str | None = None
                ) -> tuple[str, str]:
     """The target's address and the address a packet to it leaves ``source`` from (the
     machine's side of the management bridge when ``None``). From the machine, the target's
-    management address; from a lab host, its loopback (hosts do not reach each other's
-    management addresses), routed over the lab's links."""
+    management address; from a lab host, its loopback (a router) or LAN address (a server):
+    hosts do not reach each other's management addresses; these are routed over the lab's
+    links."""
     from socctl.lab import runtime
 
     host = runtime.load_plan(settings).host(target)
-    address = host.management.ip if source is None or host.loopback is None else host.loopback
+    address = host.management.ip if source is None \
+        else host.loopback or (host.lan.ip if host.lan is not None else host.management.ip)
     target_ip = str(address)
     if ip_address(target_ip) not in LAB_NETWORK:
         raise LabError(f"{target} is at {target_ip}, outside the lab network {LAB_NETWORK}")
@@ -143,19 +151,123 @@ def port_scan(settings: Settings, target: str = TARGET, ports: int = 100,
         raise LabError(f"nmap from {source or 'the machine'} to {target_ip} failed "
                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
     mark = f"SRC={scanner_ip} "
+    text, seen = _collected(collector, path, before,
+                            lambda line: DROP_PREFIX in line and mark in line)
+    return Scan(target, target_ip, source or "the machine", scanner_ip, ports, seen, text)
+
+
+def _collected(collector: str, path: str, before: int, wanted: Callable[[str], bool],
+               expect: int | None = None, timeout: float = 20) -> tuple[str, int]:
+    """``path`` on ``collector`` once the lines after the first ``before`` that are
+    ``wanted`` stop arriving (or ``expect`` of them have), and how many there are:
+    forwarded over RELP, they come a second or two behind."""
+    from socctl.lab import runtime
+
     text, seen, last_change = "", -1, time.monotonic()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # forwarded over RELP: a second or two behind
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         text = runtime.run_in(collector, ["cat", path]).stdout
-        count = sum(1 for line in text.splitlines()[before:]
-                    if DROP_PREFIX in line and mark in line)
+        count = sum(1 for line in text.splitlines()[before:] if wanted(line))
+        if expect is not None and count >= expect:
+            return text, count
         if count != seen:
             seen, last_change = count, time.monotonic()
         elif count > 0 and time.monotonic() - last_change > 2:
             break
         time.sleep(0.3)
-    return Scan(target, target_ip, source or "the machine", scanner_ip, ports, max(seen, 0),
-                text)
+    return text, max(seen, 0)
+
+
+WEB_TARGET = "dc-primary-web1"
+WEB_ATTACKS: tuple[tuple[str, str, str], ...] = (
+    # (attack, request target as sent, User-Agent): one request per attack class of the
+    # agency's web-application tests that a web rule reads; paths of the public portal.
+    ("sql injection", "/tra-cuu?ma=1%27%20UNION%20SELECT%20username,password%20FROM%20users--",
+     "Mozilla/5.0"),
+    ("cross-site scripting", "/tim-kiem?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E",
+     "Mozilla/5.0"),
+    ("directory traversal", "/tai-lieu?file=../../../../etc/passwd", "Mozilla/5.0"),
+    ("request forgery", "/xem-truoc?url=http://169.254.169.254/latest/meta-data/",
+     "Mozilla/5.0"),
+    ("command injection", "/kiem-tra?host=127.0.0.1;cat%20/etc/passwd", "Mozilla/5.0"),
+    ("known-vulnerable component",
+     "/fckeditor/editor/filemanager/connectors/uploadtest.html", "Mozilla/5.0"),
+    ("vulnerability scanner", "/", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
+)
+BENIGN_REQUESTS: tuple[tuple[str, str, str], ...] = (
+    ("home page", "/", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+    ("look-up", "/tra-cuu?ma=0123456789", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+    ("search", "/tim-kiem?q=so%20bao%20hiem", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+)
+
+# Sent from inside a lab host, with its Python (every lab host has it): each request once,
+# as written (no client-side normalising of the path), a 5 s timeout each.
+_HTTP_CLIENT = """
+import http.client, json, sys
+host, port, requests = json.load(sys.stdin)
+statuses = []
+for target, agent in requests:
+    conn = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        conn.putrequest("GET", target, skip_accept_encoding=True)
+        conn.putheader("User-Agent", agent)
+        conn.endheaders()
+        statuses.append(conn.getresponse().status)
+    except OSError as exc:
+        statuses.append(str(exc))
+    finally:
+        conn.close()
+print(json.dumps(statuses))
+"""
+
+
+@dataclass(frozen=True)
+class WebAttack:
+    target: str
+    target_ip: str
+    attacker: str
+    attacker_ip: str
+    benign_ip: str
+    requests: int  # the attacker's requests, then the benign client's
+    statuses: list[int | str]  # as the portal answered each, attacker's first
+    logged: int  # of these requests, the lines the collector received
+    collected: str  # the web server's file on the log collector afterwards
+
+
+def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TARGET,
+               benign: str | None = "dc-primary-db1", collector: str = COLLECTOR,
+               port: int = 80) -> WebAttack:
+    """:data:`WEB_ATTACKS` from ``attacker``, then :data:`BENIGN_REQUESTS` from ``benign``
+    (a lab host, or the machine when ``None``) to ``target``'s portal; the target's file on
+    ``collector`` once its nginx lines stop arriving."""
+    from socctl.lab import runtime
+
+    def send(source: str | None, requests: tuple[tuple[str, str, str], ...]
+             ) -> tuple[str, str, list[int | str]]:
+        target_ip, source_ip = _lab_route(settings, target, source)
+        payload = json.dumps([target_ip, port, [[path, agent] for _, path, agent in requests]])
+        argv = [sys.executable if source is None else "python3", "-c", _HTTP_CLIENT]
+        if source is None:
+            done = subprocess.run(argv, input=payload, capture_output=True, text=True,
+                                  timeout=60, check=False)
+        else:
+            done = runtime.run_in(source, argv, timeout=60, input_text=payload)
+        if done.returncode != 0:
+            raise LabError(f"HTTP requests from {source or 'the machine'} to {target} "
+                           f"({target_ip}) failed: {done.stderr.strip()[-300:]}")
+        return target_ip, source_ip, json.loads(done.stdout)
+
+    path = f"{COLLECTOR_DIR}/{target}.log"
+    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")
+    target_ip, attacker_ip, statuses = send(attacker, WEB_ATTACKS)
+    _, benign_ip, benign_statuses = send(benign, BENIGN_REQUESTS)
+    sources = (f" {attacker_ip} - ", f" {benign_ip} - ")  # combined: address, ident, user
+    expect = len(WEB_ATTACKS) + len(BENIGN_REQUESTS)
+    text, logged = _collected(collector, path, before,
+                              lambda line: "nginx" in line
+                              and any(mark in line for mark in sources), expect)
+    return WebAttack(target, target_ip, attacker, attacker_ip, benign_ip,
+                     len(WEB_ATTACKS), statuses + benign_statuses, logged, text)
 
 
 def _replay_and_detect(settings: Settings, scratch: str, name: str, text: str
@@ -213,3 +325,21 @@ def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
             f"{attack.attacker_ip}; {replayed.stored} sshd events -> {len(alerts)} alert(s): "
             f"{titles}"), {"alerts": [a.to_dict() for a in alerts],
                            "store": str(store)}
+
+
+def demo_web(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Web attacks on the primary DC's portal, detected from what its nginx logged and the
+    DC's collector received; the benign client earns no alert."""
+    attack = web_attack(settings)
+    replayed, alerts, store = _replay_and_detect(settings, "web", f"{attack.target}.log",
+                                                 attack.collected)
+    on_attacker = {a.rule_title for a in alerts if attack.attacker_ip in str(a.entity)}
+    if not on_attacker:
+        raise SocctlError(f"no alert on the attacker {attack.attacker_ip} after "
+                          f"{attack.requests} attack requests to {attack.target} "
+                          f"({attack.logged} lines on {COLLECTOR}, {replayed.stored} stored)")
+    return (f"{attack.requests} attack requests from {attack.attacker} ({attack.attacker_ip}) "
+            f"to the portal on {attack.target}, and a benign client's; {attack.logged} nginx "
+            f"lines forwarded to {COLLECTOR} -> {len(on_attacker)} rule(s) on the attacker: "
+            f"{'; '.join(sorted(on_attacker))}"), {"alerts": [a.to_dict() for a in alerts],
+                                                  "store": str(store)}

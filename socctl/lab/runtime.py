@@ -401,6 +401,8 @@ def write_ansible_view(settings: Settings, plan: LabPlan) -> Path:
         f"  postgresql_pgbackrest_storage: {LAB_STORAGE}",
         "  # The kernel logs no namespace's packets: the drop log goes by NFLOG to ulogd2",
         "  firewall_log_target: nflog",
+        "  # No certificate in the lab: the portal answers plain HTTP",
+        "  web_tls: false",
         "  # Servers' LAN addresses (the management bridge does not join hosts to each other)",
         "  socctl_lab_lan_addresses:",
         *[f"    {h.name}: {h.lan.ip}" for h in plan.hosts.values()

@@ -253,7 +253,8 @@ def test_unreachable_refused_and_timed_out_devices_fail_alone(net: dict[str, Any
     assert by_name["p79-rtr1"].failed
     assert "p79-rtr1 (198.18.0.250:22): unreachable" in by_name["p79-rtr1"].message
     assert by_name["p01d02-rtr1"].failed
-    assert "p01d02-rtr1 (198.18.0.17:2222)" in by_name["p01d02-rtr1"].message
+    p01d02 = inv.devices["p01d02-rtr1"].management.ip
+    assert f"p01d02-rtr1 ({p01d02}:2222)" in by_name["p01d02-rtr1"].message
 
 
 def test_wrong_password_is_a_per_device_error_and_never_logged(
@@ -268,7 +269,9 @@ def test_wrong_password_is_a_per_device_error_and_never_logged(
     assert code == 1
     assert secret not in out
     data = json.loads(out[out.index("{"):])
-    for name, address in ((ROUTER, "198.18.0.16"), ("p79-rtr1", "198.18.0.18")):
+    inv = load_inventory(settings.inventory, "lab")
+    for name in (ROUTER, "p79-rtr1"):
+        address = inv.devices[name].management.ip
         result = host(data, name)
         assert result["failed"]
         assert f"{name} ({address}:22): authentication failed for user 'netops'" in \

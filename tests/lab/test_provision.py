@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from socctl.config import Settings
-from socctl.detection.demo import port_scan
+from socctl.detection.demo import BENIGN_REQUESTS, WEB_ATTACKS, port_scan, web_attack
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
@@ -247,6 +247,46 @@ def test_a_port_scan_of_a_router_is_logged_per_source_and_detected(
              if a["rule_title"].startswith("Port Scan")}
     assert set(scans) == {first.scanner_ip, second.scanner_ip}, alerts
     assert scans[second.scanner_ip] == 40 and scans[first.scanner_ip] == first.drops
+
+
+# The rule each attack of WEB_ATTACKS is for (detections/web).
+WEB_RULES = {
+    "sql injection": "SQL Injection Attempt in Web Request",
+    "cross-site scripting": "Cross-Site Scripting Attempt in Web Request",
+    "directory traversal": "Directory Traversal or File Inclusion Attempt",
+    "request forgery": "Server-Side Request Forgery Attempt in Web Request (internal or "
+                       "metadata address in a parameter)",
+    "command injection": "OS Command Injection Attempt in Web Request",
+    "known-vulnerable component": "Request for a Known-Vulnerable Web Component (FCKEditor "
+                                  "and similar)",
+    "vulnerability scanner": "Web Vulnerability Scanner User Agent",
+}
+
+
+def test_web_attacks_on_the_portal_are_logged_by_nginx_and_detected(
+        lab: LabPlan, lab_settings: Settings, converged: dict[str, Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web role's nginx on dc-primary-web1 logs every request to syslog, and the web
+    server's rsyslog forwards it to the DC's collector. One request per attack class from
+    a province router (routed over its WAN link to the DC's server LAN) and a benign
+    client's from the database server beside it: every request is answered and reaches
+    the collector once; `collect replay` + `detect run --all` of the collector's file
+    raise each attack's rule on the attacker and nothing on the benign client."""
+    assert {attack for attack, _, _ in WEB_ATTACKS} == set(WEB_RULES)
+    conf = runtime.run_in("dc-primary-web1", ["cat", "/etc/nginx/nginx.conf"]).stdout
+    assert "socctl web role" in conf
+    attack = web_attack(lab_settings, attacker="p01-rtr1", benign="dc-primary-db1")
+    assert attack.attacker_ip not in (attack.benign_ip, str(lab.host("p01-rtr1").management.ip))
+    assert all(isinstance(status, int) for status in attack.statuses), attack.statuses
+    assert attack.logged == len(WEB_ATTACKS) + len(BENIGN_REQUESTS), attack.logged
+    collected = tmp_path / "dc-primary-web1.log"
+    collected.write_text(attack.collected, encoding="utf-8")
+
+    replayed, alerts = replay_and_detect(collected, tmp_path / "state", monkeypatch)
+    assert replayed["dead_letter"] == 0, replayed
+    on_attacker = {a["rule_title"] for a in alerts if a.get("source.ip") == attack.attacker_ip}
+    assert set(WEB_RULES.values()) <= on_attacker, sorted(on_attacker)
+    assert not [a for a in alerts if a.get("source.ip") == attack.benign_ip], alerts
 
 
 def _ospf_costs(host: str) -> dict[str, int]:

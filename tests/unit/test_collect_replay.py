@@ -246,9 +246,10 @@ def test_enrichment_by_name_and_management_ip_and_botnet(tmp_path: Path) -> None
     assert by_name["threat"]["indicator"]["provider"] == "NCSC"
     # no host name in the line (sshd -E file): the sender's management address decides
     ev = parse_line("sshd", "Accepted publickey for root from 198.18.0.1 port 1 ssh2")
-    enrich.apply(ev, peer="198.18.0.18")
+    p79 = str(inv.devices["p79-rtr1"].management.ip)
+    enrich.apply(ev, peer=p79)
     assert ev["socctl"] == {"site": "p79", "tier": "province", "province": "79"}
-    assert ev["host"] == {"ip": "198.18.0.18", "name": "p79-rtr1"}
+    assert ev["host"] == {"ip": p79, "name": "p79-rtr1"}
     assert "threat" not in ev
     frr = parse_line("syslog", "Nov 22 07:43:17 dc-primary-wrtr1 ospfd[1]: AdjChg: Nbr "
                      "198.19.0.2(x) on wan1: Full -> Deleted", enrich=enrich)
@@ -277,6 +278,7 @@ def test_enrichment_and_the_botnet_list_read_addresses_however_written(tmp_path:
     assert not botnet.match("2001:db8::67") and not botnet.match("::ffff:203.0.113.10")
     enrich = Enricher(inv, botnet)
     ev = parse_line("sshd", "Accepted publickey for root from 198.18.0.1 port 1 ssh2")
-    enrich.apply(ev, peer="::ffff:198.18.0.18")
+    p79 = str(inv.devices["p79-rtr1"].management.ip)
+    enrich.apply(ev, peer=f"::ffff:{p79}")
     assert ev["socctl"] == {"site": "p79", "tier": "province", "province": "79"}
-    assert ev["host"] == {"ip": "198.18.0.18", "name": "p79-rtr1"}
+    assert ev["host"] == {"ip": p79, "name": "p79-rtr1"}
