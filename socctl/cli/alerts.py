@@ -261,14 +261,25 @@ def suppress(app: AppContext, alert_id: int, reason: str, expires: dt.datetime,
                                  f"{app.settings.timezone})", param_hint="'--expires'")
     s = _store(app, store)
     alert = s.get(alert_id)
-    path, entry = add_suppression(rules_dir(app, rules), alert, owner=owner or _who(who),
-                                  reason=reason, expires=expires.date(), today=today)
+    path, entry, renewed = add_suppression(rules_dir(app, rules), alert,
+                                           owner=owner or _who(who), reason=reason,
+                                           expires=expires.date(), today=today)
+    done = f"suppression {entry.id} {'renewed in' if renewed else 'written to'} {path}"
     if close_it and alert.status != "closed":
-        s.close(alert_id, _who(who), "benign", f"suppressed: {entry.id} ({reason})")
+        try:
+            s.close(alert_id, _who(who), "benign", f"suppressed: {entry.id} ({reason})")
+        except BaseException:
+            # The file and the store cannot change together: say which one did.
+            render.err_console.print(f"{done}; alert {alert_id} not closed: the same "
+                                     "command again closes it and renews this suppression "
+                                     "(no second one is written)", highlight=False,
+                                     soft_wrap=True)
+            raise
     if render.is_json():
-        render.emit_json({"file": str(path), "suppression": entry.model_dump(mode="json")})
+        render.emit_json({"file": str(path), "renewed": renewed,
+                          "suppression": entry.model_dump(mode="json")})
     else:
-        render.console.print(f"suppression {entry.id} written to {path}", highlight=False)
+        render.console.print(done, highlight=False)
 
 
 @group.command("stats")

@@ -19,9 +19,13 @@ FILE = "suppressions/from-triage.yml"
 
 
 def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
-                    expires: dt.date, today: dt.date) -> tuple[Path, Suppression]:
-    """Append a suppression of this alert's rule and entity; ``today`` is the agency's
-    date (:func:`socctl.triage.store.day_in`), the one ``expires`` is judged against.
+                    expires: dt.date, today: dt.date) -> tuple[Path, Suppression, bool]:
+    """Append a suppression of this alert's rule and entity, or renew the one the file
+    has (its owner, reason and expiry replaced; its id and creation date kept): ``(file,
+    entry, renewed)``. One entry per rule and entity, so that suppressing again (a
+    re-run after the alert could not be closed, a renewal before expiry) never adds a
+    second. ``today`` is the agency's date (:func:`socctl.triage.store.day_in`), the one
+    ``expires`` is judged against.
 
     Everything is checked before the file is touched: an entity with no value (a
     PostgreSQL line without ``%h`` names no source) would be a suppression matching
@@ -42,24 +46,36 @@ def add_suppression(rules: Path, alert: Alert, *, owner: str, reason: str,
     if path.exists():
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         data["suppressions"] = list(loaded.get("suppressions") or [])
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{alert.rule_title[:30]}-{'-'.join(match.values())}"
-                  .lower()).strip("-")
-    existing = {str(s.get("id")) for s in data["suppressions"]}
-    existing |= {s.id for s in load_suppressions(rules)[0]}  # ids are unique across files
-    sid, n = slug, 2
-    while sid in existing:
-        sid, n = f"{slug}-{n}", n + 1
+    same = next((n for n, s in enumerate(data["suppressions"])
+                 if isinstance(s, dict) and s.get("rule") == alert.rule_id
+                 and s.get("match") == match), None)
+    if same is not None:
+        old = data["suppressions"][same]
+        sid, created = str(old.get("id")), old.get("created") or today
+    else:
+        slug = re.sub(r"[^a-z0-9]+", "-",
+                      f"{alert.rule_title[:30]}-{'-'.join(match.values())}".lower()).strip("-")
+        existing = {str(s.get("id")) for s in data["suppressions"]}
+        existing |= {s.id for s in load_suppressions(rules)[0]}  # ids are unique across files
+        sid, n = slug, 2
+        while sid in existing:
+            sid, n = f"{slug}-{n}", n + 1
+        created = today
     try:
         entry = Suppression(id=sid, rule=alert.rule_id, match=match, owner=owner,
-                            reason=reason, expires=expires, created=today)
+                            reason=reason, expires=expires, created=created)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise TriageError(f"suppression {where}: {first['msg']} (got {first['input']!r})",
                           Location.of(path, field=where)) from None
-    data["suppressions"].append(entry.model_dump(mode="json", exclude_none=True))
+    dumped = entry.model_dump(mode="json", exclude_none=True)
+    if same is not None:
+        data["suppressions"][same] = dumped
+    else:
+        data["suppressions"].append(dumped)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Written by 'socctl alerts suppress'; review and commit with the rules.\n"
                     + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
                     encoding="utf-8")
-    return path, entry
+    return path, entry, same is not None

@@ -284,7 +284,7 @@ def test_alerts_suppress_picks_an_id_no_other_file_uses(tmp_path: Path) -> None:
                   0.0, 0.0, 1, "new", None, None, 0.0, None, None)
     _suppressions(tmp_path, "deployed.yml", ENTRY.format(
         id="cross-site-scripting-198-18-7-7", key="source.ip", value="198.18.7.7"))
-    _, entry = add_suppression(tmp_path, alert, owner="a1", reason="known tester",
+    _, entry, _ = add_suppression(tmp_path, alert, owner="a1", reason="known tester",
                                expires=dt.date(2027, 1, 31), today=dt.date(2026, 12, 3))
     assert entry.id == "cross-site-scripting-198-18-7-7-2"
     assert [p for p in check_rules(tmp_path)[1] if "duplicate" in p.message] == []

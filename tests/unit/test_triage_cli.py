@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from socctl.cli.main import cli
@@ -192,3 +193,39 @@ def test_a_locked_store_met_outside_the_alert_store_is_no_internal_error(
     result = alerts(db, "show", "1")
     assert result.exit_code == 75, result.output
     assert "error: the event store is busy (database is locked)" in result.stderr
+
+
+def test_a_suppression_whose_alert_could_not_be_closed_is_renewed_not_doubled(
+        db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suppression file and the store cannot change together. With the store busy,
+    `suppress --close` wrote the file, failed to close, and said only that the store was
+    busy; running it again, as told, wrote a second suppression of the same rule and
+    entity. Now the failure says what was written and what was not, and the re-run closes
+    the alert and renews the one suppression."""
+    rules = tmp_path / "det"
+    monkeypatch.setattr(runner, "BUSY_TIMEOUT", 0.1)
+
+    def suppress(expires: str) -> list[str]:
+        return ["suppress", "1", "--reason", "the agency's own scanner", "--expires",
+                expires, "--close", "--rules", str(rules)]
+
+    holder = hold_write_lock(db)
+    try:
+        first = alerts(db, *suppress("2099-01-01"))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert first.exit_code == 75, first.output
+    assert "alert 1 not closed: the same command again closes it" in first.stderr
+    assert "the event store is busy" in first.stderr
+    assert status(db, 1) == "new"
+    written = rules / "suppressions" / "from-triage.yml"
+    [entry] = yaml.safe_load(written.read_text())["suppressions"]
+
+    again = json_alerts(db, *suppress("2099-06-30"))
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["renewed"] is True
+    assert status(db, 1) == "closed"
+    [renewed] = yaml.safe_load(written.read_text())["suppressions"]
+    assert renewed["id"] == entry["id"] and renewed["created"] == entry["created"]
+    assert str(renewed["expires"]) == "2099-06-30"

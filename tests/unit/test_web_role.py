@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from socctl.collector.parse import parse_line
 from tests.collect_harness import free_port
@@ -270,19 +271,40 @@ def test_the_labs_portal_is_a_holding_page_over_http(tmp_path: Path) -> None:
         syslog.sock.close()
 
 
-def test_the_role_stops_before_serving_a_portal_without_its_certificate(tmp_path: Path) -> None:
-    """web_tls is on by default: with no certificate and key the role fails at its first
-    task, naming the variables, instead of serving the portal in clear."""
+def run_role(tmp_path: Path, **variables: Any) -> subprocess.CompletedProcess[str]:
+    """The web role's tasks on this machine in check mode (nothing installed or written)."""
     (tmp_path / "roles").symlink_to(Path(__file__).parents[2] / "playbooks" / "roles")
     (tmp_path / "play.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  roles: [web]\n")
-    (tmp_path / "hosts.yml").write_text(
-        f"all:\n  hosts:\n    web1: {{ansible_python_interpreter: {sys.executable}}}\n")
-    done = subprocess.run([str(Path(ANSIBLE).with_name("ansible-playbook")), "-i",
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"web1": {
+        "ansible_python_interpreter": sys.executable, "socctl_service_manager": "auto",
+        **variables}}}}))
+    return subprocess.run([str(Path(ANSIBLE).with_name("ansible-playbook")), "-i",
                            str(tmp_path / "hosts.yml"), "-c", "local", "--check",
                            str(tmp_path / "play.yml")], capture_output=True, text=True,
                           env={**os.environ, "ANSIBLE_INVENTORY_ENABLED": "yaml"},
                           timeout=300)
+
+
+def test_the_role_stops_before_serving_a_portal_without_its_certificate(tmp_path: Path) -> None:
+    """web_tls is on by default: with no certificate and key the role fails at its first
+    task, naming the variables, instead of serving the portal in clear."""
+    done = run_role(tmp_path)
     assert done.returncode != 0
     assert "web_tls_cert_file or web_tls_key_file is empty" in done.stdout
     assert "Install nginx" not in done.stdout  # nothing ran after the check
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the key must be root's: needs root")
+@pytest.mark.parametrize(("mode", "refused"), [(0o644, True), (0o640, True), (0o600, False)])
+def test_the_role_refuses_a_tls_key_others_can_read(tmp_path: Path, mode: int,
+                                                    refused: bool) -> None:
+    key = tmp_path / "portal.key"
+    key.write_text("not a real key: the role checks its owner and mode only\n")
+    key.chmod(mode)
+    done = run_role(tmp_path, web_tls_cert_file=str(tmp_path / "portal.crt"),
+                    web_tls_key_file=str(key))
+    message = f"{key} must exist, be owned by root and be 0600 or 0400 (it is 0{mode:o}"
+    assert (message in done.stdout) is refused, done.stdout[-2000:]
+    # refused: the run stops there; accepted: it goes on to the install
+    assert ("TASK [web : Install nginx]" in done.stdout) is not refused
