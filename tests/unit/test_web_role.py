@@ -295,6 +295,19 @@ def test_the_role_stops_before_serving_a_portal_without_its_certificate(tmp_path
     assert "Install nginx" not in done.stdout  # nothing ran after the check
 
 
+@pytest.mark.parametrize(("variables", "message"), [
+    ({"web_methods": []}, "web_methods must be a list of HTTP methods, not empty"),
+    ({"web_real_ip_from": "198.19.128.5"}, "web_real_ip_from must be a list of addresses"),
+    ({"web_app_servers": "app1:8080"}, "web_app_servers must be a list of host:port"),
+])
+def test_a_setting_of_the_wrong_shape_is_named(tmp_path: Path, variables: dict[str, Any],
+                                               message: str) -> None:
+    done = run_role(tmp_path, web_tls=False, **variables)
+    assert done.returncode != 0
+    assert message in done.stdout, done.stdout[-2000:]
+    assert "TASK [web : Install nginx]" not in done.stdout
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the key must be root's: needs root")
 @pytest.mark.parametrize(("mode", "refused"), [(0o644, True), (0o640, True), (0o600, False)])
 def test_the_role_refuses_a_tls_key_others_can_read(tmp_path: Path, mode: int,
