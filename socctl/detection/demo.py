@@ -49,6 +49,18 @@ class Attack:
     auth_log: str  # the target's sshd log after the attack
 
 
+def _run_from(source: str | None, argv: list[str], timeout: float = 60,
+              input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``argv`` in the lab host ``source``, or on the machine when ``None``; output
+    captured, the exit status the caller's to judge."""
+    from socctl.lab import runtime
+
+    if source is not None:
+        return runtime.run_in(source, argv, timeout=timeout, input_text=input_text)
+    return subprocess.run(argv, input=input_text, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
 def _lab_route(settings: Settings, target: str, source: str | None = None
                ) -> tuple[str, str]:
     """The target's address and the address a packet to it leaves ``source`` from (the
@@ -64,11 +76,7 @@ def _lab_route(settings: Settings, target: str, source: str | None = None
     target_ip = str(address)
     if ip_address(target_ip) not in LAB_NETWORK:
         raise LabError(f"{target} is at {target_ip}, outside the lab network {LAB_NETWORK}")
-    argv = ["ip", "-o", "route", "get", target_ip]
-    if source is None:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    else:
-        done = runtime.run_in(source, argv)
+    done = _run_from(source, ["ip", "-o", "route", "get", target_ip])
     route = done.stdout.split()
     if done.returncode != 0 or "src" not in route:
         raise LabError(f"no route to {target} ({target_ip}) from {source or 'the machine'}: "
@@ -142,11 +150,7 @@ def port_scan(settings: Settings, target: str = TARGET, ports: int = 100,
     before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")  # earlier lines
     argv = ["nmap", "-n", "-Pn", "-sS", "-p", f"1-{ports}", "--max-retries", "0",
             "--max-rate", "300", "--host-timeout", "30s", target_ip]
-    if source is None:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    else:
-        done = runtime.run_in(source, argv, timeout=timeout)
+    done = _run_from(source, argv, timeout=timeout)
     if done.returncode != 0:
         raise LabError(f"nmap from {source or 'the machine'} to {target_ip} failed "
                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
@@ -247,11 +251,7 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
         target_ip, source_ip = _lab_route(settings, target, source)
         payload = json.dumps([target_ip, port, [[path, agent] for _, path, agent in requests]])
         argv = [sys.executable if source is None else "python3", "-c", _HTTP_CLIENT]
-        if source is None:
-            done = subprocess.run(argv, input=payload, capture_output=True, text=True,
-                                  timeout=60, check=False)
-        else:
-            done = runtime.run_in(source, argv, timeout=60, input_text=payload)
+        done = _run_from(source, argv, timeout=60, input_text=payload)
         if done.returncode != 0:
             raise LabError(f"HTTP requests from {source or 'the machine'} to {target} "
                            f"({target_ip}) failed: {done.stderr.strip()[-300:]}")
