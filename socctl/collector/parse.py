@@ -3,9 +3,10 @@
 ``parse_line(dataset, line)`` reads the syslog header when there is one (RFC 5424, RFC
 3164, ISO-8601 file format), then the dataset's message parser. Dataset ``syslog`` routes
 by program name (``sshd`` -> ``sshd``, ``postfix/smtpd`` -> ``postfix``, kernel or ulogd
-lines with ``IN= ... SRC=`` -> ``netfilter``, ``%FAC-SEV-MNEMONIC`` -> ``cisco_ios`` ...) and
-keeps what no parser claims as a generic ``syslog`` event. A line that cannot be an event
-raises :class:`ParseError`; the caller puts it in the dead-letter store with the reason.
+lines with ``IN= ... SRC=`` -> ``netfilter``, nginx's error lines, which share its access
+log's tag, -> ``nginx.error``, ``%FAC-SEV-MNEMONIC`` -> ``cisco_ios`` ...) and keeps
+what no parser claims as a generic ``syslog`` event. A line that cannot be an event raises
+:class:`ParseError`; the caller puts it in the dead-letter store with the reason.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ _PACKET_LOGGERS = frozenset({"kernel", "ulogd"})
 firewall role's NFLOG target), whose lines are the kernel's text under its own name."""
 
 RE_PRI = re.compile(r"<(\d{1,3})>")
+RE_NGINX_ERROR = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[")
 RE_CISCO = re.compile(r"%[A-Z0-9_]+-[0-7]-[A-Z0-9_]+: ")
 _SEVERITY = ("emergency", "alert", "critical", "error", "warning", "notice", "informational",
              "debug")
@@ -56,6 +58,8 @@ def route(header: Header | None, body: str, routes: Mapping[str, str] = DEFAULT_
     if app:
         dataset = routes.get(app)
         if dataset is not None:
+            if dataset == "nginx.access" and RE_NGINX_ERROR.match(body) is not None:
+                return "nginx.error"  # one tag for both of nginx's logs (the web role's)
             return dataset
         if app.startswith("postfix"):
             return "postfix"

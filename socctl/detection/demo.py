@@ -210,12 +210,16 @@ _HTTP_CLIENT = """
 import http.client, json, sys
 host, port, requests = json.load(sys.stdin)
 statuses = []
-for target, agent in requests:
+for method, target, agent in requests:
     conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
-        conn.putrequest("GET", target, skip_accept_encoding=True)
+        body = b"user=admin&password=123456" if method == "POST" else None
+        conn.putrequest(method, target, skip_accept_encoding=True)
         conn.putheader("User-Agent", agent)
-        conn.endheaders()
+        if body is not None:
+            conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
         statuses.append(conn.getresponse().status)
     except OSError as exc:
         statuses.append(str(exc))
@@ -223,6 +227,13 @@ for target, agent in requests:
         conn.close()
 print(json.dumps(statuses))
 """
+
+LOGIN_GUESSES = 40
+"""Password guesses the web step posts to the portal's login form, as fast as they are
+answered: the web role's login limit lets the first 20 or so through and answers the
+rest 429, which the error log names and web_login_throttled counts."""
+LOGIN_PATH = "/dang-nhap"
+GUESSER_AGENT = "Mozilla/5.0 (Hydra)"
 
 
 @dataclass(frozen=True)
@@ -233,23 +244,26 @@ class WebAttack:
     attacker_ip: str
     benign_ip: str
     requests: int  # the attacker's requests, then the benign client's
-    statuses: list[int | str]  # as the portal answered each, attacker's first
-    logged: int  # of these requests, the lines the collector received
+    statuses: list[int | str]  # as the portal answered each: attacks, guesses, benign
+    logged: int  # the lines the collector received: every request's, every refusal's
+    guesses: int  # the attacker's login guesses (after its attacks)
+    throttled: int  # of the guesses, those the login limit answered 429
     collected: str  # the web server's file on the log collector afterwards
 
 
 def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TARGET,
                benign: str | None = "dc-primary-db1", collector: str = COLLECTOR,
                port: int = 80) -> WebAttack:
-    """:data:`WEB_ATTACKS` from ``attacker``, then :data:`BENIGN_REQUESTS` from ``benign``
-    (a lab host, or the machine when ``None``) to ``target``'s portal; the target's file on
-    ``collector`` once its nginx lines stop arriving."""
+    """:data:`WEB_ATTACKS` and :data:`LOGIN_GUESSES` from ``attacker``, then
+    :data:`BENIGN_REQUESTS` from ``benign`` (a lab host, or the machine when ``None``) to
+    ``target``'s portal; the target's file on ``collector`` once its nginx lines (access and
+    error log) stop arriving."""
     from socctl.lab import runtime
 
-    def send(source: str | None, requests: tuple[tuple[str, str, str], ...]
+    def send(source: str | None, requests: list[tuple[str, str, str]]
              ) -> tuple[str, str, list[int | str]]:
         target_ip, source_ip = _lab_route(settings, target, source)
-        payload = json.dumps([target_ip, port, [[path, agent] for _, path, agent in requests]])
+        payload = json.dumps([target_ip, port, requests])
         argv = [sys.executable if source is None else "python3", "-c", _HTTP_CLIENT]
         done = _run_from(source, argv, timeout=60, input_text=payload)
         if done.returncode != 0:
@@ -259,15 +273,21 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
 
     path = f"{COLLECTOR_DIR}/{target}.log"
     before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")
-    target_ip, attacker_ip, statuses = send(attacker, WEB_ATTACKS)
-    _, benign_ip, benign_statuses = send(benign, BENIGN_REQUESTS)
-    sources = (f" {attacker_ip} - ", f" {benign_ip} - ")  # combined: address, ident, user
-    expect = len(WEB_ATTACKS) + len(BENIGN_REQUESTS)
+    attacks = [("GET", path, agent) for _, path, agent in WEB_ATTACKS]
+    guesses = [("POST", LOGIN_PATH, GUESSER_AGENT)] * LOGIN_GUESSES
+    target_ip, attacker_ip, statuses = send(attacker, attacks + guesses)
+    _, benign_ip, benign_statuses = send(benign, [("GET", path, agent)
+                                                  for _, path, agent in BENIGN_REQUESTS])
+    throttled = statuses[len(attacks):].count(429)
+    # access lines start with the address, ident and user; error lines name the client
+    sources = (f" {attacker_ip} - ", f" {benign_ip} - ", f"client: {attacker_ip},")
+    expect = len(attacks) + len(guesses) + len(BENIGN_REQUESTS) + throttled
     text, logged = _collected(collector, path, before,
                               lambda line: "nginx" in line
                               and any(mark in line for mark in sources), expect)
     return WebAttack(target, target_ip, attacker, attacker_ip, benign_ip,
-                     len(WEB_ATTACKS), statuses + benign_statuses, logged, text)
+                     len(WEB_ATTACKS), statuses + benign_statuses, logged, LOGIN_GUESSES,
+                     throttled, text)
 
 
 def _replay_and_detect(settings: Settings, scratch: str, name: str, text: str
@@ -338,8 +358,9 @@ def demo_web(settings: Settings) -> tuple[str, dict[str, Any]]:
         raise SocctlError(f"no alert on the attacker {attack.attacker_ip} after "
                           f"{attack.requests} attack requests to {attack.target} "
                           f"({attack.logged} lines on {COLLECTOR}, {replayed.stored} stored)")
-    return (f"{attack.requests} attack requests from {attack.attacker} ({attack.attacker_ip}) "
-            f"to the portal on {attack.target}, and a benign client's; {attack.logged} nginx "
-            f"lines forwarded to {COLLECTOR} -> {len(on_attacker)} rule(s) on the attacker: "
-            f"{'; '.join(sorted(on_attacker))}"), {"alerts": [a.to_dict() for a in alerts],
-                                                  "store": str(store)}
+    return (f"{attack.requests} attack requests and {attack.guesses} login guesses "
+            f"({attack.throttled} refused by the login limit) from {attack.attacker} "
+            f"({attack.attacker_ip}) to the portal on {attack.target}, and a benign client's; "
+            f"{attack.logged} nginx lines forwarded to {COLLECTOR} -> {len(on_attacker)} "
+            f"rule(s) on the attacker: {'; '.join(sorted(on_attacker))}"), {
+        "alerts": [a.to_dict() for a in alerts], "store": str(store)}

@@ -51,6 +51,7 @@ LOGSOURCES: tuple[Logsource, ...] = (
     Logsource("linux", None, "sshd", ("sshd",)),
     Logsource("linux", None, "auth", ("syslog", "sshd")),
     Logsource(None, "webserver", None, ("nginx.access", "apache.access")),
+    Logsource("nginx", None, "error", ("nginx.error",)),
     Logsource(None, "firewall", None, ("netfilter",)),
     Logsource("postgresql", None, None, ("postgresql",)),
     Logsource("postfix", None, None, ("postfix",)),

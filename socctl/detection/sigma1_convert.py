@@ -17,6 +17,7 @@ LOGSOURCES = [
     ({"product": "linux", "service": "sshd"}, ["sshd"]),
     ({"product": "linux", "service": "auth"}, ["syslog", "sshd"]),
     ({"category": "webserver"}, ["nginx.access", "apache.access"]),
+    ({"product": "nginx", "service": "error"}, ["nginx.error"]),
     ({"category": "firewall"}, ["netfilter"]),
     ({"product": "postgresql"}, ["postgresql"]),
     ({"product": "postfix"}, ["postfix"]),

@@ -29,3 +29,13 @@ def replay_and_detect(log: Path, state: Path, monkeypatch: pytest.MonkeyPatch
     assert listed.exit_code == 0, listed.output
     alerts: list[dict[str, Any]] = json.loads(listed.output)
     return json.loads(replay.output), alerts
+
+
+def search_store(state: Path, query: str) -> list[dict[str, Any]]:
+    """`events search QUERY` over the store of ``state`` (as replay_and_detect left it)."""
+    found = CliRunner().invoke(cli, ["-o", "json", "events", "search", query, "--limit",
+                                     "10000"], env={"SOCCTL_STATE_DIR": str(state)},
+                               catch_exceptions=False)
+    assert found.exit_code == 0, found.output
+    events: list[dict[str, Any]] = json.loads(found.output)
+    return events

@@ -30,7 +30,7 @@ from socctl.detection.demo import BENIGN_REQUESTS, WEB_ATTACKS, port_scan, web_a
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
-from tests.lab.analyst import replay_and_detect
+from tests.lab.analyst import replay_and_detect, search_store
 
 EXIT_HOST_FAILURES = 2
 SYS_LOCATION, SYS_NAME = ".1.3.6.1.2.1.1.6.0", ".1.3.6.1.2.1.1.5.0"
@@ -261,6 +261,7 @@ WEB_RULES = {
                                   "and similar)",
     "vulnerability scanner": "Web Vulnerability Scanner User Agent",
 }
+THROTTLED_RULE = "Web Login Guessing Held Back by the Portal's Rate Limit"
 
 
 def test_web_attacks_on_the_portal_are_logged_by_nginx_and_detected(
@@ -268,25 +269,39 @@ def test_web_attacks_on_the_portal_are_logged_by_nginx_and_detected(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The web role's nginx on dc-primary-web1 logs every request to syslog, and the web
     server's rsyslog forwards it to the DC's collector. One request per attack class from
-    a province router (routed over its WAN link to the DC's server LAN) and a benign
-    client's from the database server beside it: every request is answered and reaches
-    the collector once; `collect replay` + `detect run --all` of the collector's file
-    raise each attack's rule on the attacker and nothing on the benign client."""
+    a province router (routed over its WAN link to the DC's server LAN), then 40 login
+    guesses as fast as they are answered, and a benign client's requests from the
+    database server beside it: every request is answered and reaches the collector once;
+    the guesses beyond the role's login limit are answered 429 and each refusal reaches
+    the collector from nginx's error log; `collect replay` + `detect run --all` of the
+    collector's file raise each attack's rule and the throttled-login correlation on the
+    attacker, and nothing on the benign client."""
     assert {attack for attack, _, _ in WEB_ATTACKS} == set(WEB_RULES)
     conf = runtime.run_in("dc-primary-web1", ["cat", "/etc/nginx/nginx.conf"]).stdout
     assert "socctl web role" in conf
     attack = web_attack(lab_settings, attacker="p01-rtr1", benign="dc-primary-db1")
     assert attack.attacker_ip not in (attack.benign_ip, str(lab.host("p01-rtr1").management.ip))
     assert all(isinstance(status, int) for status in attack.statuses), attack.statuses
-    assert attack.logged == len(WEB_ATTACKS) + len(BENIGN_REQUESTS), attack.logged
+    guesses = attack.statuses[len(WEB_ATTACKS):len(WEB_ATTACKS) + attack.guesses]
+    # the holding page has no login form (404); the limit lets 20 or so through at once
+    assert set(guesses) == {404, 429} and attack.throttled >= 10, guesses
+    assert attack.logged == (len(WEB_ATTACKS) + attack.guesses + len(BENIGN_REQUESTS)
+                             + attack.throttled), attack.logged
     collected = tmp_path / "dc-primary-web1.log"
     collected.write_text(attack.collected, encoding="utf-8")
 
     replayed, alerts = replay_and_detect(collected, tmp_path / "state", monkeypatch)
     assert replayed["dead_letter"] == 0, replayed
     on_attacker = {a["rule_title"] for a in alerts if a.get("source.ip") == attack.attacker_ip}
-    assert set(WEB_RULES.values()) <= on_attacker, sorted(on_attacker)
+    assert {*WEB_RULES.values(), THROTTLED_RULE} <= on_attacker, sorted(on_attacker)
+    throttled = next(a for a in alerts if a["rule_title"] == THROTTLED_RULE)
+    assert throttled["count"] == attack.throttled, throttled
     assert not [a for a in alerts if a.get("source.ip") == attack.benign_ip], alerts
+    refusals = search_store(tmp_path / "state", "event.dataset:nginx.error AND "
+                            "event.action:request-rate-limited")
+    assert len(refusals) == attack.throttled, refusals
+    assert {(e["source"]["ip"], e["url"]["path"], e["nginx"]["error"]["zone"])
+            for e in refusals} == {(attack.attacker_ip, "/dang-nhap", "login")}
 
 
 def _ospf_costs(host: str) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ def fields(ev: dict[str, Any], *names: str) -> tuple[Any, ...]:
 
 
 def test_contract_dataset_names() -> None:
-    assert set(DATASETS) == {"sshd", "nginx.access", "apache.access", "netfilter",
+    assert set(DATASETS) == {"sshd", "nginx.access", "nginx.error", "apache.access", "netfilter",
                              "postgresql", "frr", "cisco_ios", "snmp.trap", "postfix",
                              "clamav", "amavis", "syslog"}
 
@@ -81,6 +82,60 @@ def test_nginx_real_capture() -> None:
     assert get(second, "event.outcome") == "failure"
     assert get(third, "user.name") == "bob" and get(third, "http.request.method") == "POST"
     assert first["event"]["category"] == ["web"] and first["event"]["type"] == ["access"]
+
+
+def test_nginx_error_real_capture() -> None:
+    """Lines a real nginx 1.22 wrote to error.log: a login throttled by limit_req, a
+    denied area, a directory listing, a missing file, an oversized body, a dead upstream."""
+    first, _, limited, denied, listing, missing, big, upstream = parsed(
+        "nginx.error", "nginx-error.log")
+    assert fields(limited, "event.action", "source.ip", "http.request.method", "url.path",
+                  "destination.domain", "http.request.referrer", "log.level",
+                  "event.outcome") == (
+        "request-rate-limited", "127.0.0.1", "POST", "/dang-nhap", "127.0.0.1",
+        "http://evil.example/", "error", "failure")
+    assert limited["event"]["type"] == ["error", "denied"]
+    assert limited["nginx"]["error"] == {"connection_id": 3, "zone": "login", "excess": 1.994,
+                                         "server": "portal.lab"}
+    assert limited["message"] == 'limiting requests, excess: 1.994 by zone "login"'
+    assert limited["@timestamp"] == "2026-12-08T01:00:05.000Z"  # no zone written: UTC
+    assert fields(first, "event.action", "url.path") == ("file-not-found", "/dang-nhap")
+    assert get(denied, "event.action") == "access-forbidden"
+    assert get(listing, "event.action") == "access-forbidden"
+    assert fields(missing, "url.path", "url.query") == ("/nope.php", "id=1")
+    assert get(big, "event.action") == "request-body-too-large"
+    assert get(upstream, "event.action") == "upstream-unreachable"
+    assert upstream["nginx"]["error"]["upstream"] == "http://127.0.0.1:1/app/y"
+    assert upstream["event"]["type"] == ["error"]
+
+
+def test_nginx_error_over_syslog_shares_the_access_log_tag() -> None:
+    """The web role sends both of nginx's logs under the tag ``nginx``: an error line is
+    an nginx.error event, not a generic one with a parse error, and an access line stays
+    an access event. nginx writes its own wall-clock time, read in the zone configured."""
+    line = ('<187>Dec  8 08:00:05 web1 nginx: 2026/12/08 08:00:05 [error] 7#7: *3 limiting '
+            'requests, excess: 20.5 by zone "portal", client: 2001:DB8::7, server: , '
+            'request: "GET / HTTP/2.0", host: "portal"')
+    ev = parse_line("syslog", line, received=RECEIVED, options=HANOI)
+    assert fields(ev, "event.dataset", "event.module", "event.action", "source.ip",
+                  "process.pid", "@timestamp") == (
+        "nginx.error", "nginx", "request-rate-limited", "2001:db8::7", 7,
+        "2026-12-08T01:00:05.000Z")
+    assert "error" not in ev and "server" not in ev["nginx"]["error"]
+    access = parse_line("syslog", '<190>Dec  8 08:00:05 web1 nginx: 198.18.2.1 - - '
+                        '[08/Dec/2026:08:00:05 +0700] "GET / HTTP/1.1" 429 0 "-" "x"',
+                        received=RECEIVED)
+    assert get(access, "event.dataset") == "nginx.access"
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("2026/13/08 01:00:05 [error] 1#1: x", "bad nginx error-log time"),
+    ("2026/12/08 01:00:05 [loud] 1#1: x", "unknown nginx error-log level [loud]"),
+    ('127.0.0.1 - - [22/Nov/2026:07:57:08 +0000] "GET / HTTP/1.1" 200 3', "not an nginx"),
+])
+def test_nginx_error_rejects_what_it_cannot_read(line: str, reason: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(reason)):
+        parse_line("nginx.error", line, received=RECEIVED)
 
 
 def test_apache_vhost_combined_and_junk_request() -> None:
@@ -415,6 +470,7 @@ def test_an_unknown_zone_is_refused() -> None:
 def _all_fixture_lines() -> list[tuple[str, str]]:
     datasets: dict[str, str] = {
         "sshd-E.log": "sshd", "auth.log": "syslog", "nginx-access.log": "nginx.access",
+        "nginx-error.log": "nginx.error",
         "apache-access.log": "apache.access", "netfilter.log": "netfilter",
         "postgresql.log": "postgresql", "frr.log": "syslog", "cisco.log": "cisco_ios",
         "mail.log": "syslog", "clamav.log": "clamav", "snmp-trap.log": "snmp.trap",

@@ -105,3 +105,33 @@ def test_every_parser_returns_an_event_or_a_reason(dataset: str, line: str) -> N
     assert ev["@timestamp"] == format_ts(1795340000.0 if ts is None else ts)
     assert ev["log"]["original"] == line.rstrip("\r\n")
     assert ev["event"]["dataset"] in DATASETS
+
+
+nginx_errorish = st.builds(
+    lambda date, level, conn, msg, client, ctx: f"{date} [{level}] 7#7: {conn}{msg}{client}{ctx}",
+    st.sampled_from(["2026/12/08 01:00:05", "2026/02/30 01:00:05", "0000/01/01 00:00:00",
+                     "9999/12/31 23:59:60"]),
+    st.sampled_from(["error", "warn", "emerg", "x"]), st.sampled_from(["", "*1 ", "*99999 "]),
+    st.text(max_size=80),
+    st.sampled_from(["", ", client: 198.18.2.1, server: ", ", client: ::, server: ",
+                     ", client: 1.2.3, server: x", ", client: unix:, server: "]),
+    st.lists(st.tuples(st.sampled_from(["server", "request", "upstream", "host", "referrer",
+                                        "subrequest", "other"]),
+                       st.text(max_size=30), st.booleans()), max_size=6).map(
+        lambda parts: "".join(f', {k}: "{v}"' if q else f", {k}: {v}" for k, v, q in parts)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(nginx_errorish, nginx_errorish.map(lambda m: f"<187>Dec  8 01:00:05 nginx: {m}")))
+def test_nginx_error_lines_are_events_or_reasons(line: str) -> None:
+    """nginx's error lines as the syslog route and the file source read them: an event
+    whose url fields come from a request line, or a reason, never an exception."""
+    for dataset in ("nginx.error", "syslog"):
+        try:
+            _, ev = parse_event(dataset, line, 1795340000.0)
+        except ParseError as exc:
+            assert exc.reason
+            continue
+        if ev["event"]["dataset"] == "nginx.error":
+            assert ev["message"] in line
+            assert "url" not in ev or ev["url"]["original"] in line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import os
+import queue
 import re
 import shutil
 import socket
@@ -20,6 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,25 +56,46 @@ class _App(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:
+        """A login form that refuses every password (what a guessing tool meets)."""
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args: Any) -> None:
         pass
 
 
 class Syslog:
-    """A unix datagram socket standing for /dev/log: what nginx sends there."""
+    """A unix datagram socket standing for /dev/log: what nginx sends there, read as it
+    arrives (a socket's queue holds only net.unix.max_dgram_qlen datagrams, 10 here:
+    beyond that nginx's send fails and the line is lost, as it would be if rsyslog stalled)."""
 
     def __init__(self, path: Path) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
         self.sock.settimeout(0.2)
+        self.received: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while self.sock.fileno() != -1:
+            try:
+                self.received.put(self.sock.recv(65536).decode())
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
 
     def lines(self, count: int, timeout: float = 10) -> list[str]:
         got: list[str] = []
         deadline = time.monotonic() + timeout
         while len(got) < count and time.monotonic() < deadline:
             try:
-                got.append(self.sock.recv(65536).decode())
-            except TimeoutError:
+                got.append(self.received.get(timeout=0.2))
+            except queue.Empty:
                 continue
         return got
 
@@ -113,7 +136,7 @@ def portal(tmp_path: Path) -> Iterator[dict[str, Any]]:
     conf.write_text(render_role(tmp_path, "web", "nginx.conf.j2", {"web1": {
         "web_tls": True, "web_tls_cert_file": str(cert), "web_tls_key_file": str(key),
         "web_app_servers": [f"127.0.0.1:{app.server_address[1]}"],
-        "web_real_ip_from": [BALANCER],
+        "web_real_ip_from": [BALANCER], "web_rate_limit_exempt": [MONITOR],
         "web_listen_address": "127.0.0.1", "web_http_port": http_port,
         "web_https_port": https_port, "web_pid_file": str(work / "nginx.pid"),
         "web_syslog_socket": str(work / "log.sock"), "web_user": "root",
@@ -131,6 +154,7 @@ def portal(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 BALANCER = "127.0.0.2"  # the load balancer in front of the portal (loopback is all of 127/8)
+MONITOR = "127.0.0.4"  # a monitoring host, exempt from the request limits
 
 
 def tls_context(cert: Path) -> ssl.SSLContext:
@@ -233,9 +257,10 @@ def test_behind_the_load_balancer_the_client_is_logged_and_nobody_else_picks_an_
     assert logged == ["203.0.113.7", "203.0.113.9", "127.0.0.1"], lines
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="nginx's master runs as root to switch user "
-                    "(web_user); needs root")
-def test_the_labs_portal_is_a_holding_page_over_http(tmp_path: Path) -> None:
+@contextmanager
+def holding_page(tmp_path: Path, **variables: Any) -> Iterator[tuple[int, Syslog, str]]:
+    """The lab's portal (a holding page over HTTP) run by nginx: its port, its syslog and
+    its nginx.conf."""
     work = tmp_path / "lab"
     work.mkdir()
     (work / "root").mkdir()
@@ -246,11 +271,45 @@ def test_the_labs_portal_is_a_holding_page_over_http(tmp_path: Path) -> None:
         "web_tls": False, "web_root": str(work / "root"), "web_listen_address": "127.0.0.1",
         "web_http_port": port, "web_pid_file": str(work / "nginx.pid"), "web_user": "root",
         "web_syslog_socket": str(work / "log.sock"), "web_access_log": str(work / "a.log"),
-        "web_error_log": str(work / "e.log")}})["web1"])
-    assert "ssl" not in conf.read_text().split("http {", 1)[1]
+        "web_error_log": str(work / "e.log"), **variables}})["web1"])
     syslog = Syslog(work / "log.sock")
     proc = start_nginx(conf, port, tls=False)
     try:
+        yield port, syslog, conf.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        syslog.sock.close()
+
+
+def requests(port: int, method: str, path: str, count: int, source: str = "127.0.0.1",
+             https: dict[str, Any] | None = None) -> list[int]:
+    """``count`` requests on one keep-alive connection from ``source``: their statuses."""
+    conn: http.client.HTTPConnection = (
+        http.client.HTTPSConnection("127.0.0.1", port, timeout=5, source_address=(source, 0),
+                                    context=tls_context(https["cert"])) if https
+        else http.client.HTTPConnection("127.0.0.1", port, timeout=5,
+                                        source_address=(source, 0)))
+    statuses = []
+    for _ in range(count):
+        conn.request(method, path, body=b"user=a&password=b" if method == "POST" else None)
+        answer = conn.getresponse()
+        answer.read()
+        statuses.append(answer.status)
+    conn.close()
+    return statuses
+
+
+def syslog_events(lines: list[str]) -> list[dict[str, Any]]:
+    """What the collector makes of the lines nginx sent to /dev/log (both of its logs)."""
+    return [parse_line("syslog", line, received=time.time()) for line in lines]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="nginx's master runs as root to switch user "
+                    "(web_user); needs root")
+def test_the_labs_portal_is_a_holding_page_over_http(tmp_path: Path) -> None:
+    with holding_page(tmp_path) as (port, syslog, conf):
+        assert "ssl" not in conf.split("http {", 1)[1]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("GET", "/")
         page = conn.getresponse()
@@ -265,10 +324,55 @@ def test_the_labs_portal_is_a_holding_page_over_http(tmp_path: Path) -> None:
         events = [parse_line("nginx.access", line[head.end():])
                   for line, head in zip(lines, heads, strict=True) if head]
         assert [e["url"]["original"] for e in events] == ["/", "/../../etc/passwd"]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        syslog.sock.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="nginx's master runs as root to switch user "
+                    "(web_user); needs root")
+def test_a_flooding_client_gets_429_and_is_named_in_the_error_log(tmp_path: Path) -> None:
+    """Beyond the portal's per-client rate (here 1 a second after a burst of 5), nginx
+    answers 429, and says so in its error log, which reaches syslog under the access log's
+    tag and is read as nginx.error naming the client; a client under the limit is served."""
+    with holding_page(tmp_path, web_rate_limit="1r/s", web_rate_limit_burst=5) as (
+            port, syslog, _):
+        flood = requests(port, "GET", "/", 12)
+        calm = requests(port, "GET", "/", 1, source="127.0.0.3")
+        refused = flood.count(429)
+        assert flood[:6] == [200] * 6 and refused >= 5 and set(flood) == {200, 429}, flood
+        assert calm == [200]
+        events = syslog_events(syslog.lines(13 + refused))
+    limited = [e for e in events if e["event"]["dataset"] == "nginx.error"]
+    assert len(limited) == refused, events
+    assert {(e["event"]["action"], e["source"]["ip"], e["nginx"]["error"]["zone"])
+            for e in limited} == {("request-rate-limited", "127.0.0.1", "portal")}
+    access = [e for e in events if e["event"]["dataset"] == "nginx.access"]
+    assert sorted(e["http"]["response"]["status_code"] for e in access) == sorted(flood + calm)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="nginx's master runs as root to switch user "
+                    "(web_user); needs root")
+def test_login_guessing_is_held_to_the_login_limit(portal: dict[str, Any]) -> None:
+    """The role's login limit (30 a minute after 20 at once) in front of an application:
+    a guessing client's 21st POST to the login form gets 429 from nginx, the application
+    never sees it, and the rule that counts those (web_login_throttled) can; the same
+    client's other pages, another client's login and the exempt monitor are untouched."""
+    https = portal["https"]
+    guesses = requests(https, "POST", "/dang-nhap", 40, https=portal)
+    assert guesses[:21] == [401] * 21, guesses  # the burst, then one each 2 s
+    assert guesses.count(401) <= 22 and set(guesses) == {401, 429}, guesses
+    refused = guesses.count(429)
+    assert requests(https, "GET", "/tra-cuu", 1, https=portal) == [200]
+    assert requests(https, "POST", "/Dang-Nhap", 1, source="127.0.0.3", https=portal) == [401]
+    assert requests(https, "POST", "/dang-nhap", 40, source=MONITOR, https=portal) == [401] * 40
+    events = syslog_events(portal["syslog"].lines(82 + refused))
+    limited = [e for e in events if e["event"]["dataset"] == "nginx.error"]
+    assert len(limited) == refused
+    assert {(e["event"]["action"], e["source"]["ip"], e["url"]["path"],
+             e["nginx"]["error"]["zone"]) for e in limited} == {
+        ("request-rate-limited", "127.0.0.1", "/dang-nhap", "login")}
+    throttled = [e for e in events if e["event"]["dataset"] == "nginx.access"
+                 and e["http"]["response"]["status_code"] == 429]
+    assert len(throttled) == refused
+    assert {e["source"]["ip"] for e in throttled} == {"127.0.0.1"}
 
 
 def run_role(tmp_path: Path, **variables: Any) -> subprocess.CompletedProcess[str]:
@@ -299,6 +403,16 @@ def test_the_role_stops_before_serving_a_portal_without_its_certificate(tmp_path
     ({"web_methods": []}, "web_methods must be a list of HTTP methods, not empty"),
     ({"web_real_ip_from": "198.19.128.5"}, "web_real_ip_from must be a list of addresses"),
     ({"web_app_servers": "app1:8080"}, "web_app_servers must be a list of host:port"),
+    ({"web_rate_limit_exempt": "198.18.0.9"},
+     "web_rate_limit_exempt must be a list of addresses or CIDRs"),
+    ({"web_rate_limit": "fast"}, "web_rate_limit must be a rate such as 50r/s or 30r/m (it is "
+                                 "fast)"),
+    ({"web_login_rate_limit_burst": -1}, "web_login_rate_limit_burst a whole number of "
+                                         "requests (it is -1)"),
+    ({"web_client_timeout": "forever"}, "web_client_timeout a time such as 15s (it is "
+                                        "forever)"),
+    ({"web_login_endpoints": ['login"']}, "web_login_endpoints must be path segments"),
+    ({"web_login_endpoints": "login"}, "web_login_endpoints must be a list of path segments"),
 ])
 def test_a_setting_of_the_wrong_shape_is_named(tmp_path: Path, variables: dict[str, Any],
                                                message: str) -> None:
@@ -321,3 +435,16 @@ def test_the_role_refuses_a_tls_key_others_can_read(tmp_path: Path, mode: int,
     assert (message in done.stdout) is refused, done.stdout[-2000:]
     # refused: the run stops there; accepted: it goes on to the install
     assert ("TASK [web : Install nginx]" in done.stdout) is not refused
+
+
+def test_every_login_endpoint_the_role_limits_is_one_the_login_rules_count() -> None:
+    """A login the role's limit refuses (429) is counted only if its path is one the web
+    login rules know: each endpoint of web_login_endpoints, in the forms the role's
+    location matches, is a login path to web_login_throttled_request."""
+    repo = Path(__file__).parents[2]
+    defaults = yaml.safe_load((repo / "playbooks/roles/web/defaults/main.yml").read_text())
+    rule = yaml.safe_load((repo / "detections/web/web_login_throttled_request.yml").read_text())
+    login_path = re.compile(rule["detection"]["login_path"]["url.path|re|i"], re.IGNORECASE)
+    for endpoint in defaults["web_login_endpoints"]:
+        for path in (f"/{endpoint}", f"/portal/{endpoint.upper()}/", f"/a/{endpoint}.do"):
+            assert login_path.search(path), path

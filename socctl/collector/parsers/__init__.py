@@ -18,6 +18,7 @@ from socctl.collector.parsers import (
     clamav,
     frr,
     netfilter,
+    nginx_error,
     postfix,
     postgresql,
     snmp_trap,
@@ -31,6 +32,7 @@ Parser = Callable[[str, Event, Mapping[str, Any]], "float | None"]
 PARSERS: dict[str, Parser] = {
     "sshd": sshd.parse,
     "nginx.access": web.parse_nginx,
+    "nginx.error": nginx_error.parse,
     "apache.access": web.parse_apache,
     "netfilter": netfilter.parse,
     "postgresql": postgresql.parse,
@@ -47,6 +49,7 @@ PARSERS: dict[str, Parser] = {
 MODULES: dict[str, str] = {
     "sshd": "system",
     "nginx.access": "nginx",
+    "nginx.error": "nginx",
     "apache.access": "apache",
     "netfilter": "iptables",
     "postgresql": "postgresql",
