@@ -279,6 +279,11 @@ def test_web_attacks_on_the_portal_are_logged_by_nginx_and_detected(
     assert {attack for attack, _, _ in WEB_ATTACKS} == set(WEB_RULES)
     conf = runtime.run_in("dc-primary-web1", ["cat", "/etc/nginx/nginx.conf"]).stdout
     assert "socctl web role" in conf
+    # nginx logs to rsyslog's own socket for it, whose queue holds a burst
+    web = yaml.safe_load((REPO / "playbooks/roles/web/defaults/main.yml").read_text())
+    assert f"syslog:server=unix:{web['web_syslog_socket']}," in conf
+    queue = runtime.run_in("dc-primary-web1", ["cat", "/proc/sys/net/unix/max_dgram_qlen"])
+    assert queue.stdout.strip() == str(web["web_log_socket_queue"])
     attack = web_attack(lab_settings, attacker="p01-rtr1", benign="dc-primary-db1")
     assert attack.attacker_ip not in (attack.benign_ip, str(lab.host("p01-rtr1").management.ip))
     assert all(isinstance(status, int) for status in attack.statuses), attack.statuses

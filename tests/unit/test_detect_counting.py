@@ -66,8 +66,9 @@ def _lines(n: int, seed: int = 3) -> list[tuple[str, str, float]]:
             out.append(("postfix", f"Nov 22 08:00:01 mail1 postfix/smtpd[{i}]: warning: unknown"
                         f"[{ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", t))
         elif kind == 2:
+            status = rnd.choice([401, 403, 302, 429])  # 429: refused by a login limit
             out.append(("nginx.access", f'{ip} - - [22/Nov/2026:08:00:01 +0000] "POST '
-                        f'/dang-nhap HTTP/1.1" {rnd.choice([401, 403, 302])} 10 "-" "curl/8"', t))
+                        f'/dang-nhap HTTP/1.1" {status} 10 "-" "curl/8"', t))
         else:
             out.append(("cisco_ios", f"<188>{i}: p01-rtr1: *Nov 22 08:00:01.000 UTC: "
                         "%SEC_LOGIN-4-LOGIN_FAILED: Login failed [user: admin] "
