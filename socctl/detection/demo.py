@@ -12,6 +12,10 @@ grouped alerts:
 * web attacks on the primary DC's portal (nginx, the web role): a fixed list of requests,
   one per attack class the agency's web-application tests list, and a benign client's;
   read from the web server's file on the collector, where nginx's syslog went.
+* password guessing at the primary DC's database from the portal's web server beside it
+  (what an attacker does next from a compromised portal): a fixed number of psql logins
+  with wrong passwords, read from the database server's file on the collector, where its
+  rsyslog forwarded PostgreSQL's log.
 
 Every target is a lab address (198.18.0.0/15), checked before anything is sent.
 """
@@ -290,6 +294,56 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
                      throttled, text)
 
 
+DB_TARGET = "dc-primary-db1"
+DB_ATTACKER = "dc-primary-web1"
+DB_GUESSES = 8
+DB_USER = "socctl_app"
+
+
+@dataclass(frozen=True)
+class DbGuessing:
+    target: str
+    target_ip: str
+    attacker: str
+    attacker_ip: str
+    guesses: int
+    refused: int  # of the guesses, those psql reports refused for the password
+    logged: int  # the refusals the collector received
+    collected: str  # the database server's file on the log collector afterwards
+
+
+def db_guessing(settings: Settings, target: str = DB_TARGET, attacker: str = DB_ATTACKER,
+                guesses: int = DB_GUESSES, collector: str = COLLECTOR) -> DbGuessing:
+    """``guesses`` psql logins as the application's database user with wrong passwords,
+    from ``attacker`` to ``target``'s PostgreSQL, one at a time (5 s to connect each); the
+    target's file on ``collector`` once its refusals stop arriving."""
+    from socctl.backup.provision import PORT
+    from socctl.lab import runtime
+
+    target_ip, attacker_ip = _lab_route(settings, target, attacker)
+    path = f"{COLLECTOR_DIR}/{target}.log"
+    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")
+    refused = 0
+    for i in range(guesses):
+        # the password is the guess itself: a lab secret it is not
+        done = _run_from(attacker, ["env", f"PGPASSWORD=Guess2026!{i}", "PGCONNECT_TIMEOUT=5",
+                                    "psql", "-X", "-w", "-h", target_ip, "-p", str(PORT),
+                                    "-U", DB_USER, "-d", "postgres", "-c", "SELECT 1"],
+                         timeout=30)
+        if done.returncode != 0 and "password authentication failed" in done.stderr:
+            refused += 1
+        elif done.returncode == 0:
+            raise LabError(f"the guess {i} logged in to {target} as {DB_USER}")
+        else:
+            raise LabError(f"psql from {attacker} to {target} ({target_ip}:{PORT}) failed "
+                           f"otherwise: {done.stderr.strip()[-300:]}")
+    text, logged = _collected(
+        collector, path, before, lambda line: "postgres" in line and attacker_ip in line
+        and "password authentication failed" in line, refused)
+    return DbGuessing(target, target_ip, attacker, attacker_ip, guesses, refused, logged,
+                      text)
+
+
 def _replay_and_detect(settings: Settings, scratch: str, name: str, text: str
                        ) -> tuple[ReplayResult, list[Alert], Path]:
     """``collect replay`` of ``text`` (a syslog file) + ``detect run --all``, in a fresh
@@ -363,4 +417,22 @@ def demo_web(settings: Settings) -> tuple[str, dict[str, Any]]:
             f"({attack.attacker_ip}) to the portal on {attack.target}, and a benign client's; "
             f"{attack.logged} nginx lines forwarded to {COLLECTOR} -> {len(on_attacker)} "
             f"rule(s) on the attacker: {'; '.join(sorted(on_attacker))}"), {
+        "alerts": [a.to_dict() for a in alerts], "store": str(store)}
+
+
+def demo_db(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Password guessing at the primary DC's database from the portal's server, detected
+    from what PostgreSQL logged and the DC's collector received."""
+    attack = db_guessing(settings)
+    replayed, alerts, store = _replay_and_detect(settings, "db", f"{attack.target}.log",
+                                                 attack.collected)
+    on_attacker = [a for a in alerts if attack.attacker_ip in str(a.entity)]
+    if not on_attacker:
+        raise SocctlError(f"no alert on {attack.attacker} ({attack.attacker_ip}) after "
+                          f"{attack.guesses} database logins refused ({attack.logged} on "
+                          f"{COLLECTOR}, {replayed.stored} events stored)")
+    titles = "; ".join(f"{a.rule_title} ({a.count} events)" for a in on_attacker)
+    return (f"psql: {attack.guesses} wrong passwords for {DB_USER} from {attack.attacker} "
+            f"({attack.attacker_ip}) to {attack.target}, {attack.refused} refused; PostgreSQL's "
+            f"log forwarded to {COLLECTOR} ({attack.logged} refusals) -> {titles}"), {
         "alerts": [a.to_dict() for a in alerts], "store": str(store)}
