@@ -134,7 +134,7 @@ def _with_lab(settings: Settings,
             "hosts": [h.to_dict() for h in hosts]}
 
     yield timed("lab status", lab_status)
-    from socctl.detection.demo import demo_attack, demo_scan, demo_web
+    from socctl.detection.demo import demo_attack, demo_db, demo_scan, demo_web
 
     # before provisioning: the baseline routers still accept passwords (what an attacker
     # finds on an unhardened device); provisioning then turns password login off
@@ -143,6 +143,7 @@ def _with_lab(settings: Settings,
     # after provisioning: the routers' firewalls now drop and log what they do not offer
     yield timed("port scan, detect", lambda: demo_scan(settings))
     yield timed("web attacks on the portal, detect", lambda: demo_web(settings))
+    yield timed("database password guessing, detect", lambda: demo_db(settings))
 
     def failover() -> tuple[str, dict[str, Any]]:
         plan = runtime.load_plan(settings)

@@ -12,6 +12,10 @@ grouped alerts:
 * web attacks on the primary DC's portal (nginx, the web role): a fixed list of requests,
   one per attack class the agency's web-application tests list, and a benign client's;
   read from the web server's file on the collector, where nginx's syslog went.
+* password guessing at the primary DC's database from the portal's web server beside it
+  (what an attacker does next from a compromised portal): a fixed number of psql logins
+  with wrong passwords, read from the database server's file on the collector, where its
+  rsyslog forwarded PostgreSQL's log.
 
 Every target is a lab address (198.18.0.0/15), checked before anything is sent.
 """
@@ -290,6 +294,56 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
                      throttled, text)
 
 
+DB_TARGET = "dc-primary-db1"
+DB_ATTACKER = "dc-primary-web1"
+DB_GUESSES = 8
+DB_USER = "socctl_app"
+
+
+@dataclass(frozen=True)
+class DbGuessing:
+    target: str
+    target_ip: str
+    attacker: str
+    attacker_ip: str
+    guesses: int
+    refused: int  # of the guesses, those psql reports refused for the password
+    logged: int  # the refusals the collector received
+    collected: str  # the database server's file on the log collector afterwards
+
+
+def db_guessing(settings: Settings, target: str = DB_TARGET, attacker: str = DB_ATTACKER,
+                guesses: int = DB_GUESSES, collector: str = COLLECTOR) -> DbGuessing:
+    """``guesses`` psql logins as the application's database user with wrong passwords,
+    from ``attacker`` to ``target``'s PostgreSQL, one at a time (5 s to connect each); the
+    target's file on ``collector`` once its refusals stop arriving."""
+    from socctl.backup.provision import PORT
+    from socctl.lab import runtime
+
+    target_ip, attacker_ip = _lab_route(settings, target, attacker)
+    path = f"{COLLECTOR_DIR}/{target}.log"
+    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")
+    refused = 0
+    for i in range(guesses):
+        # the password is the guess itself: a lab secret it is not
+        done = _run_from(attacker, ["env", f"PGPASSWORD=Guess2026!{i}", "PGCONNECT_TIMEOUT=5",
+                                    "psql", "-X", "-w", "-h", target_ip, "-p", str(PORT),
+                                    "-U", DB_USER, "-d", "postgres", "-c", "SELECT 1"],
+                         timeout=30)
+        if done.returncode != 0 and "password authentication failed" in done.stderr:
+            refused += 1
+        elif done.returncode == 0:
+            raise LabError(f"the guess {i} logged in to {target} as {DB_USER}")
+        else:
+            raise LabError(f"psql from {attacker} to {target} ({target_ip}:{PORT}) failed "
+                           f"otherwise: {done.stderr.strip()[-300:]}")
+    text, logged = _collected(
+        collector, path, before, lambda line: "postgres" in line and attacker_ip in line
+        and "password authentication failed" in line, refused)
+    return DbGuessing(target, target_ip, attacker, attacker_ip, guesses, refused, logged,
+                      text)
+
+
 def _replay_and_detect(settings: Settings, scratch: str, name: str, text: str
                        ) -> tuple[ReplayResult, list[Alert], Path]:
     """``collect replay`` of ``text`` (a syslog file) + ``detect run --all``, in a fresh
@@ -312,21 +366,35 @@ def _replay_and_detect(settings: Settings, scratch: str, name: str, text: str
     return replayed, alerts, store_path(local)
 
 
+def _detected(settings: Settings, scratch: str, name: str, text: str, entity_ip: str,
+              what: str) -> tuple[ReplayResult, list[Alert], dict[str, Any]]:
+    """:func:`_replay_and_detect`, the alerts on ``entity_ip`` and the step's details
+    (every alert, the store): no alert on it is the step's failure, told with ``what``
+    (what was sent and what the collector had)."""
+    replayed, alerts, store = _replay_and_detect(settings, scratch, name, text)
+    on_entity = [a for a in alerts if entity_ip in str(a.entity)]
+    if not on_entity:
+        raise SocctlError(f"no alert on {entity_ip} after {what}, {replayed.stored} events "
+                          "stored")
+    return replayed, on_entity, {"alerts": [a.to_dict() for a in alerts],
+                                 "store": str(store)}
+
+
+def _titles(alerts: list[Alert]) -> str:
+    return "; ".join(f"{a.rule_title} ({a.count} events)" for a in alerts)
+
+
 def demo_scan(settings: Settings) -> tuple[str, dict[str, Any]]:
     """A port scan of the provisioned province router, detected from what its firewall
     logged and the DC's collector received."""
     scan = port_scan(settings)
-    replayed, alerts, store = _replay_and_detect(settings, "scan", f"{scan.target}.log",
-                                                 scan.collected)
-    on_scanner = [a for a in alerts if scan.scanner_ip in str(a.entity)]
-    if not on_scanner:
-        raise SocctlError(f"no alert on the scanner {scan.scanner_ip} after a scan of "
-                          f"{scan.ports} ports of {scan.target} ({scan.drops} drops logged "
-                          f"on {COLLECTOR}, {replayed.stored} events stored)")
-    titles = "; ".join(f"{a.rule_title} ({a.count} events)" for a in on_scanner)
+    _, on_scanner, details = _detected(
+        settings, "scan", f"{scan.target}.log", scan.collected, scan.scanner_ip,
+        f"a scan of {scan.ports} ports of {scan.target} ({scan.drops} drops logged on "
+        f"{COLLECTOR})")
     return (f"nmap: {scan.ports} ports of {scan.target} from {scan.scanner_ip}; its firewall "
-            f"logged {scan.drops} drops, forwarded to {COLLECTOR} -> {len(alerts)} alert(s): "
-            f"{titles}"), {"alerts": [a.to_dict() for a in alerts], "store": str(store)}
+            f"logged {scan.drops} drops, forwarded to {COLLECTOR} -> "
+            f"{len(details['alerts'])} alert(s): {_titles(on_scanner)}"), details
 
 
 def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -334,33 +402,39 @@ def demo_attack(settings: Settings) -> tuple[str, dict[str, Any]]:
     state directory (``<state>/demo/detect``); the analyst's view is one alert per
     attack, on the attacker."""
     attack = brute_force(settings)
-    replayed, alerts, store = _replay_and_detect(settings, "detect",
-                                                 f"{attack.target}-auth.log", attack.auth_log)
-    on_attacker = [a for a in alerts if attack.attacker_ip in str(a.entity)]
-    if not on_attacker:
-        raise SocctlError(f"no alert on the attacker {attack.attacker_ip} after "
-                          f"{attack.guesses} guesses ({replayed.stored} events stored)")
-    titles = "; ".join(f"{a.rule_title} ({a.count} events)" for a in on_attacker)
+    replayed, on_attacker, details = _detected(
+        settings, "detect", f"{attack.target}-auth.log", attack.auth_log, attack.attacker_ip,
+        f"{attack.guesses} guesses")
     return (f"hydra: {attack.guesses} guesses + a login on {attack.target} from "
-            f"{attack.attacker_ip}; {replayed.stored} sshd events -> {len(alerts)} alert(s): "
-            f"{titles}"), {"alerts": [a.to_dict() for a in alerts],
-                           "store": str(store)}
+            f"{attack.attacker_ip}; {replayed.stored} sshd events -> "
+            f"{len(details['alerts'])} alert(s): {_titles(on_attacker)}"), details
 
 
 def demo_web(settings: Settings) -> tuple[str, dict[str, Any]]:
     """Web attacks on the primary DC's portal, detected from what its nginx logged and the
     DC's collector received; the benign client earns no alert."""
     attack = web_attack(settings)
-    replayed, alerts, store = _replay_and_detect(settings, "web", f"{attack.target}.log",
-                                                 attack.collected)
-    on_attacker = {a.rule_title for a in alerts if attack.attacker_ip in str(a.entity)}
-    if not on_attacker:
-        raise SocctlError(f"no alert on the attacker {attack.attacker_ip} after "
-                          f"{attack.requests} attack requests to {attack.target} "
-                          f"({attack.logged} lines on {COLLECTOR}, {replayed.stored} stored)")
+    _, on_attacker, details = _detected(
+        settings, "web", f"{attack.target}.log", attack.collected, attack.attacker_ip,
+        f"{attack.requests} attack requests to {attack.target} ({attack.logged} lines on "
+        f"{COLLECTOR})")
+    rules = sorted({a.rule_title for a in on_attacker})
     return (f"{attack.requests} attack requests and {attack.guesses} login guesses "
             f"({attack.throttled} refused by the login limit) from {attack.attacker} "
             f"({attack.attacker_ip}) to the portal on {attack.target}, and a benign client's; "
-            f"{attack.logged} nginx lines forwarded to {COLLECTOR} -> {len(on_attacker)} "
-            f"rule(s) on the attacker: {'; '.join(sorted(on_attacker))}"), {
-        "alerts": [a.to_dict() for a in alerts], "store": str(store)}
+            f"{attack.logged} nginx lines forwarded to {COLLECTOR} -> {len(rules)} "
+            f"rule(s) on the attacker: {'; '.join(rules)}"), details
+
+
+def demo_db(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Password guessing at the primary DC's database from the portal's server, detected
+    from what PostgreSQL logged and the DC's collector received."""
+    attack = db_guessing(settings)
+    _, on_attacker, details = _detected(
+        settings, "db", f"{attack.target}.log", attack.collected, attack.attacker_ip,
+        f"{attack.guesses} database logins of {attack.attacker} refused ({attack.logged} "
+        f"on {COLLECTOR})")
+    return (f"psql: {attack.guesses} wrong passwords for {DB_USER} from {attack.attacker} "
+            f"({attack.attacker_ip}) to {attack.target}, {attack.refused} refused; PostgreSQL's "
+            f"log forwarded to {COLLECTOR} ({attack.logged} refusals) -> "
+            f"{_titles(on_attacker)}"), details

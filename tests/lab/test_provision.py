@@ -26,7 +26,13 @@ import pytest
 import yaml
 
 from socctl.config import Settings
-from socctl.detection.demo import BENIGN_REQUESTS, WEB_ATTACKS, port_scan, web_attack
+from socctl.detection.demo import (
+    BENIGN_REQUESTS,
+    WEB_ATTACKS,
+    db_guessing,
+    port_scan,
+    web_attack,
+)
 from socctl.lab import runtime
 from socctl.lab.plan import LabPlan
 from tests.conftest import REPO
@@ -307,6 +313,33 @@ def test_web_attacks_on_the_portal_are_logged_by_nginx_and_detected(
     assert len(refusals) == attack.throttled, refusals
     assert {(e["source"]["ip"], e["url"]["path"], e["nginx"]["error"]["zone"])
             for e in refusals} == {(attack.attacker_ip, "/dang-nhap", "login")}
+
+
+def test_database_password_guessing_from_the_portals_server_is_forwarded_and_detected(
+        lab: LabPlan, lab_settings: Settings, converged: dict[str, Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The postgresql role has the database server's rsyslog read PostgreSQL's log and
+    forward it with the host's other messages. Eight wrong passwords from the portal's web
+    server beside it (an attacker's next step from a compromised portal): each refused,
+    each refusal on the DC's collector once, read as the SOC reads it (`collect replay` of
+    the server's file, `detect run --all`): PostgreSQL events naming the server and the
+    client, and the database burst rule alerting on the web server's address."""
+    attack = db_guessing(lab_settings)
+    assert attack.refused == attack.guesses == 8, attack
+    assert attack.logged == attack.guesses, attack.collected[-2000:]
+    collected = tmp_path / "dc-primary-db1.log"
+    collected.write_text(attack.collected, encoding="utf-8")
+    replayed, alerts = replay_and_detect(collected, tmp_path / "state", monkeypatch)
+    assert replayed["dead_letter"] == 0, replayed
+    refusals = search_store(tmp_path / "state", "event.dataset:postgresql AND "
+                            "event.action:login_failed")
+    assert len(refusals) == attack.guesses, refusals
+    assert {(e["host"]["name"], e["source"]["ip"], e["user"]["name"]) for e in refusals} == {
+        ("dc-primary-db1", attack.attacker_ip, "socctl_app")}
+    burst = [a for a in alerts if a["rule_title"].startswith("PostgreSQL Authentication "
+                                                             "Failures in a Burst")]
+    assert [(a.get("source.ip"), a["count"]) for a in burst] == [
+        (attack.attacker_ip, attack.guesses)], alerts
 
 
 def _ospf_costs(host: str) -> dict[str, int]:

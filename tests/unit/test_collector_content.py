@@ -61,6 +61,11 @@ def test_postgresql_log_format_is_one_on_the_servers_the_collector_and_the_rule_
                    f"{defaults['postgresql_cluster']}.log")
     assert any(cluster_log in c.spec.source.paths for c in readers), cluster_log
     assert parser_options()["postgresql"] == {"log_line_prefix": server}
+    # a server's log forwarded by rsyslog (no prefix configured for it) is read with it too
+    from socctl.collector.parsers.postgresql import ROLE_PREFIX
+    assert server == ROLE_PREFIX
+    assert defaults["postgresql_log_file"] == (
+        "/var/log/postgresql/postgresql-{{ postgresql_version }}-{{ postgresql_cluster }}.log")
 
 
 def test_a_file_source_whose_lines_name_no_host_gets_the_collectors_host() -> None:

@@ -203,6 +203,26 @@ def test_postgresql_custom_prefix(prefix: str, line: str, expect: tuple[str, ...
     assert (ev["@timestamp"], get(ev, "source.ip"), get(ev, "event.action")) == expect
 
 
+def test_a_forwarded_postgresql_line_is_read_with_the_roles_prefix_else_debians() -> None:
+    """A database server's log forwarded by rsyslog (the postgresql role's imfile input,
+    program postgres) reaches a syslog collector, which has no log_line_prefix for it: the
+    role's prefix gives the failed login its client, which the database rules group by;
+    a server not set up by the role (Debian's prefix) is still read, without one."""
+    role = ('<134>Dec  8 08:00:01 dc-primary-db1 postgres: 2026-12-08 08:00:01.250 +07 '
+            '[4242] socctl_app@postgres 198.19.5.10 FATAL:  password authentication failed '
+            'for user "socctl_app"')
+    ev = parse_line("syslog", role, received=RECEIVED)
+    assert fields(ev, "event.dataset", "event.action", "source.ip", "user.name",
+                  "host.name", "@timestamp") == (
+        "postgresql", "login_failed", "198.19.5.10", "socctl_app", "dc-primary-db1",
+        "2026-12-08T01:00:01.250Z")
+    debian = role.replace(" 198.19.5.10 FATAL", " FATAL")
+    ev = parse_line("syslog", debian, received=RECEIVED)
+    assert fields(ev, "event.dataset", "event.action", "source.ip", "user.name") == (
+        "postgresql", "login_failed", None, "socctl_app")
+    assert "error" not in ev
+
+
 def test_postgresql_wrong_prefix_is_a_dead_letter_reason() -> None:
     with pytest.raises(ParseError, match="log_line_prefix"):
         parse_line("postgresql", "[4242] app@bhxh LOG:  connection authorized: user=app",

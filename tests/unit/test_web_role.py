@@ -381,9 +381,15 @@ RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 ROLE = Path(__file__).parents[2] / "playbooks" / "roles" / "web"
 
 
-def role_task(name: str) -> dict[str, Any]:
-    tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
-    return next(t for t in tasks if t["name"] == name)
+def role_task(role: str, name: str) -> dict[str, Any]:
+    """A task of ``role``'s tasks/main.yml by name (within blocks too)."""
+    def walk(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for task in tasks:
+            yield task
+            yield from walk(task.get("block", []))
+
+    tasks = yaml.safe_load((ROLE.parent / role / "tasks" / "main.yml").read_text())
+    return next(t for t in walk(tasks) if t.get("name") == name)
 
 
 def validate(task: dict[str, Any], path: Path) -> subprocess.CompletedProcess[str]:
@@ -394,18 +400,24 @@ def validate(task: dict[str, Any], path: Path) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.skipif(not Path(RSYSLOGD).exists(), reason="needs rsyslogd (./dev installs it)")
-def test_the_rsyslog_input_is_checked_before_it_is_written(tmp_path: Path) -> None:
-    """rsyslogd -N1 checks only a whole configuration: the role's check loads the module
-    the input needs, so a good file passes and a misspelt one is refused (the running
-    rsyslog keeps its configuration)."""
-    snippet = tmp_path / "web.conf"
-    snippet.write_text(render_role(tmp_path, "web", "rsyslog_web.conf.j2", {"web1": {}})["web1"])
-    task = role_task("Give nginx a log socket of rsyslog's own")
-    good = validate(task, snippet)
+@pytest.mark.parametrize(("role", "template", "task", "typo"), [
+    ("web", "rsyslog_web.conf.j2", "Give nginx a log socket of rsyslog's own", "Socket="),
+    ("postgresql", "rsyslog_postgresql.conf.j2",
+     "Forward the server's log to the log collectors (rsyslog imfile)", "File="),
+])
+def test_a_roles_rsyslog_input_is_checked_before_it_is_written(
+        tmp_path: Path, role: str, template: str, task: str, typo: str) -> None:
+    """rsyslogd -N1 checks only a whole configuration: each role's check loads what
+    rsyslog.conf gives the input (imuxsock, the work directory imfile keeps its place in),
+    so a good file passes and a misspelt one is refused (the running rsyslog keeps its
+    configuration)."""
+    snippet = tmp_path / f"{role}.conf"
+    snippet.write_text(render_role(tmp_path, role, template, {"db1": {}})["db1"])
+    good = validate(role_task(role, task), snippet)
     assert good.returncode == 0, good.stderr
-    snippet.write_text(snippet.read_text().replace("Socket=", "Sockt="))
-    bad = validate(task, snippet)
-    assert bad.returncode != 0 and "Sockt" in bad.stderr, bad.stderr
+    snippet.write_text(snippet.read_text().replace(typo, typo.replace("=", "x=")))
+    bad = validate(role_task(role, task), snippet)
+    assert bad.returncode != 0 and typo.replace("=", "x") in bad.stderr, bad.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a network namespace of the test's own for "

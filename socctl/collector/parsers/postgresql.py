@@ -1,10 +1,11 @@
 """PostgreSQL server log lines with a configurable ``log_line_prefix``.
 
-The prefix is compiled once into a regex (option ``log_line_prefix``, default Debian's
-``%m [%p] %q%u@%d ``). ECS conventions: category [database]; failed logins (password
-failure, no pg_hba entry, unknown role) are category [authentication] with outcome
-failure, action ``login_failed``; ``connection authorized`` is ``login``; a
-``syntax error`` is action ``syntax_error`` (a common sign of SQL injection), the query
+The prefix is compiled once into a regex (option ``log_line_prefix``; without it, the
+postgresql role's ``%m [%p] %q%u@%d %h ``, else Debian's ``%m [%p] %q%u@%d ``). ECS
+conventions: category [database]; failed logins (password failure, no pg_hba entry,
+unknown role) are category [authentication] with outcome failure, action
+``login_failed``; ``connection authorized`` is ``login``; a ``syntax error`` is action
+``syntax_error`` (a common sign of SQL injection), the query
 text, when logged, is in ``postgresql.log.query``.
 """
 
@@ -20,6 +21,13 @@ from socctl.collector.ecs import Event, ParseError
 from socctl.collector.syslog import UTC, Zone, written_zone
 
 DEFAULT_PREFIX = "%m [%p] %q%u@%d "
+"""Debian's ``log_line_prefix``."""
+ROLE_PREFIX = "%m [%p] %q%u@%d %h "
+"""The postgresql role's (playbooks/roles/postgresql), with the client's address, which the
+database rules group by."""
+ROUTED_PREFIXES = (ROLE_PREFIX, DEFAULT_PREFIX)
+"""A line with no prefix configured for it (a database server's log forwarded by rsyslog,
+routed by its program name ``postgres`` from a syslog source): the role's, else Debian's."""
 
 _TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: ?(?:[A-Za-z]{1,5}|[+-]\d\d(?::?\d\d)?))?"
 _ESCAPES: dict[str, str] = {
@@ -128,10 +136,16 @@ def _epoch(text: str, zone: Zone) -> float | None:
 
 
 def parse(body: str, ev: Event, opts: Mapping[str, Any]) -> float | None:
-    prefix = str(opts.get("log_line_prefix", DEFAULT_PREFIX))
-    m = compile_prefix(prefix).match(body.rstrip("\r\n"))
-    if m is None:
-        raise ParseError(f"not a PostgreSQL log line for log_line_prefix {prefix!r}")
+    configured = opts.get("log_line_prefix")
+    prefixes = (str(configured),) if configured is not None else ROUTED_PREFIXES
+    line = body.rstrip("\r\n")
+    for prefix in prefixes:
+        m = compile_prefix(prefix).match(line)
+        if m is not None:
+            break
+    else:
+        raise ParseError("not a PostgreSQL log line for log_line_prefix "
+                         + " or ".join(repr(p) for p in prefixes))
     g = m.groupdict()
     level = g["level"]
     msg = g["msg"]
