@@ -143,15 +143,12 @@ def port_scan(settings: Settings, target: str = TARGET, ports: int = 100,
     machine when ``None``), then the target's file on ``collector`` once the drops it
     forwarded stop arriving. nmap sends each probe once, at most 300 packets a second,
     and gives up on the host after 30 s."""
-    from socctl.lab import runtime
-
     if shutil.which("nmap") is None:
         raise LabError("nmap not installed", hint="./dev installs it")
     if not 1 <= ports <= 1024:
         raise LabError(f"ports must be 1-1024 (a bounded scan), got {ports}")
     target_ip, scanner_ip = _lab_route(settings, target, source)
-    path = f"{COLLECTOR_DIR}/{target}.log"
-    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")  # earlier lines
+    path, before = _collector_file(collector, target)
     argv = ["nmap", "-n", "-Pn", "-sS", "-p", f"1-{ports}", "--max-retries", "0",
             "--max-rate", "300", "--host-timeout", "30s", target_ip]
     done = _run_from(source, argv, timeout=timeout)
@@ -162,6 +159,15 @@ def port_scan(settings: Settings, target: str = TARGET, ports: int = 100,
     text, seen = _collected(collector, path, before,
                             lambda line: DROP_PREFIX in line and mark in line)
     return Scan(target, target_ip, source or "the machine", scanner_ip, ports, seen, text)
+
+
+def _collector_file(collector: str, host: str) -> tuple[str, int]:
+    """``host``'s file on ``collector`` (where its rsyslog's messages land) and how many
+    lines it has already: what a step sends is counted after them."""
+    from socctl.lab import runtime
+
+    path = f"{COLLECTOR_DIR}/{host}.log"
+    return path, runtime.run_in(collector, ["cat", path]).stdout.count("\n")
 
 
 def _collected(collector: str, path: str, before: int, wanted: Callable[[str], bool],
@@ -262,7 +268,6 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
     :data:`BENIGN_REQUESTS` from ``benign`` (a lab host, or the machine when ``None``) to
     ``target``'s portal; the target's file on ``collector`` once its nginx lines (access and
     error log) stop arriving."""
-    from socctl.lab import runtime
 
     def send(source: str | None, requests: list[tuple[str, str, str]]
              ) -> tuple[str, str, list[int | str]]:
@@ -275,13 +280,12 @@ def web_attack(settings: Settings, target: str = WEB_TARGET, attacker: str = TAR
                            f"({target_ip}) failed: {done.stderr.strip()[-300:]}")
         return target_ip, source_ip, json.loads(done.stdout)
 
-    path = f"{COLLECTOR_DIR}/{target}.log"
-    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")
-    attacks = [("GET", path, agent) for _, path, agent in WEB_ATTACKS]
+    path, before = _collector_file(collector, target)
+    attacks = [("GET", url, agent) for _, url, agent in WEB_ATTACKS]
     guesses = [("POST", LOGIN_PATH, GUESSER_AGENT)] * LOGIN_GUESSES
     target_ip, attacker_ip, statuses = send(attacker, attacks + guesses)
-    _, benign_ip, benign_statuses = send(benign, [("GET", path, agent)
-                                                  for _, path, agent in BENIGN_REQUESTS])
+    _, benign_ip, benign_statuses = send(benign, [("GET", url, agent)
+                                                  for _, url, agent in BENIGN_REQUESTS])
     throttled = statuses[len(attacks):].count(429)
     # access lines start with the address, ident and user; error lines name the client
     sources = (f" {attacker_ip} - ", f" {benign_ip} - ", f"client: {attacker_ip},")
@@ -318,11 +322,9 @@ def db_guessing(settings: Settings, target: str = DB_TARGET, attacker: str = DB_
     from ``attacker`` to ``target``'s PostgreSQL, one at a time (5 s to connect each); the
     target's file on ``collector`` once its refusals stop arriving."""
     from socctl.backup.provision import PORT
-    from socctl.lab import runtime
 
     target_ip, attacker_ip = _lab_route(settings, target, attacker)
-    path = f"{COLLECTOR_DIR}/{target}.log"
-    before = runtime.run_in(collector, ["cat", path]).stdout.count("\n")
+    path, before = _collector_file(collector, target)
     refused = 0
     for i in range(guesses):
         # the password is the guess itself: a lab secret it is not
